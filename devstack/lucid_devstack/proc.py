@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -73,18 +75,18 @@ class Proc:
         return self.popen is not None and self.popen.poll() is None
 
     def wait_until(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
-        """Poll `ready` until it holds; fail with the log tail if the process dies or time runs out."""
+        """Poll `ready` until it holds; fail with the log tail if the process dies first."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.running:
-                raise StackError(
-                    f"{self.name} exited (code {self.popen and self.popen.returncode}) before {what}; "
-                    f"log {self.log}:\n{tail(self.log)}"
-                )
+                code = self.popen.returncode if self.popen else None
+                raise StackError(f"{self.name} exited (code {code}) before {what}; "
+                                 f"log {self.log}:\n{tail(self.log)}")
             if ready():
                 return
             time.sleep(0.2)
-        raise StackError(f"{self.name}: no {what} after {timeout:.0f}s; log {self.log}:\n{tail(self.log)}")
+        raise StackError(f"{self.name}: no {what} after {timeout:.0f}s; "
+                         f"log {self.log}:\n{tail(self.log)}")
 
     def wait_port(self, port: int, timeout: float = 60.0) -> None:
         self.wait_until(lambda: port_open(port), timeout, f"listener on 127.0.0.1:{port}")
@@ -133,3 +135,19 @@ def run(argv: Sequence[str], timeout: float, env: Mapping[str, str] | None = Non
             f"{' '.join(argv)} failed with code {done.returncode}:\n{done.stdout}\n{done.stderr}"
         )
     return done.stdout
+
+
+def http_ok(host: str, port: int, path: str, context: ssl.SSLContext | None) -> bool:
+    """True when GET `path` answers 200; False while the server is not up yet."""
+    conn: http.client.HTTPConnection
+    if context is None:
+        conn = http.client.HTTPConnection(host, port, timeout=2)
+    else:
+        conn = http.client.HTTPSConnection(host, port, timeout=2, context=context)
+    try:
+        conn.request("GET", path)
+        return conn.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        conn.close()

@@ -6,8 +6,10 @@ releases in their go.mod files; tests/stack/test_versions.py keeps them in step.
 
 KUBERNETES = "v1.35.4"
 ETCD = "v3.6.16"
-# Community MinIO ships as source only; this is its last release tag.
-MINIO = "RELEASE.2025-10-15T17-29-55Z"
+# Community MinIO ships as source only. Its RELEASE.* tags are not semver, so
+# the Go module proxy refuses them ("not available"); this pseudo-version is the
+# repository's last commit (2026-02-12), which `go install` accepts.
+MINIO = "v0.0.0-20260212201848-7aac2a2c5b7c"
 HELM = "v3.22.0"
 
 # Debian packages the stack needs at run time.
@@ -19,4 +21,6 @@ APT_PACKAGES = (
     "xdotool",
     "xterm",
     "openssl",
+    # A reference RDP client: tests log in through xrdp with it.
+    "freerdp2-x11",
 )

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs everything the demo and the tests need, idempotently:
+# Debian packages, the Python dev environment, and the Go-built binaries
+# (cached outside the clone, so a second run takes seconds).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '[lucid bootstrap] %s\n' "$*"; }
+
+# Debian packages: the list lives in versions.py, read with the system Python.
+mapfile -t apt_packages < <(python3 -c 'import runpy; print("\n".join(runpy.run_path("devstack/lucid_devstack/versions.py")["APT_PACKAGES"]))')
+missing=()
+for pkg in "${apt_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  step "apt: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+# Python environment, rebuilt only when the dependency declarations change.
+stamp=".venv/.lucid-deps"
+want=$(cat pyproject.toml devstack/pyproject.toml | sha256sum | cut -d' ' -f1)
+if [[ ! -x .venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
+  step "python: creating .venv and installing pinned dependencies"
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[dev]' -e ./devstack
+  echo "$want" > "$stamp"
+fi
+
+# Go-built binaries: kube-apiserver, kube-controller-manager, etcd, MinIO, helm.
+if ! command -v go >/dev/null; then
+  echo "[lucid bootstrap] Go is required (the stack builds its binaries from Go modules)" >&2
+  exit 1
+fi
+.venv/bin/python -m lucid_devstack.build
+step "ready"

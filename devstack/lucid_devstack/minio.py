@@ -1,0 +1,59 @@
+"""The real MinIO server on 127.0.0.1, with generated root credentials."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from minio import Minio
+
+from lucid_devstack import paths
+from lucid_devstack.proc import Proc, free_port, http_ok
+
+
+@dataclass
+class MinioServer:
+    workdir: Path
+    access_key: str = field(default_factory=lambda: "lucid-" + secrets.token_hex(4))
+    secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    port: int = 0
+    proc: Proc | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def log(self) -> Path:
+        return self.workdir / "logs" / "minio.log"
+
+    def start(self) -> MinioServer:
+        """Start, or restart on the same port and data after stop() (outage tests)."""
+        if not self.port:
+            self.port = free_port()
+        console_port = free_port()
+        self.proc = Proc("minio", [
+            str(paths.binary("minio")), "server", str(self.workdir / "minio-data"),
+            "--address", self.endpoint,
+            "--console-address", f"127.0.0.1:{console_port}",
+            "--quiet",
+        ], self.log, env={
+            "MINIO_ROOT_USER": self.access_key,
+            "MINIO_ROOT_PASSWORD": self.secret_key,
+            "MINIO_BROWSER": "off",
+            "MINIO_UPDATE": "off",
+        }).start()
+        self.proc.wait_until(self._live, timeout=60, what="/minio/health/ready")
+        return self
+
+    def _live(self) -> bool:
+        return http_ok("127.0.0.1", self.port, "/minio/health/ready", None)
+
+    def client(self) -> Minio:
+        return Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key,
+                     secure=False)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.stop()
