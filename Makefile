@@ -1,0 +1,20 @@
+# The README's two commands: `make demo` and `make test`.
+PY := .venv/bin/python
+
+.PHONY: demo test bootstrap lint crds
+
+bootstrap:
+	bash devstack/bootstrap.sh
+
+demo: bootstrap
+	$(PY) -m lucid_devstack.demo
+
+test: bootstrap
+	.venv/bin/ruff check .
+	.venv/bin/pytest
+
+lint: bootstrap
+	.venv/bin/ruff check .
+
+crds: bootstrap
+	$(PY) -m lucid_operator.api.crdgen
