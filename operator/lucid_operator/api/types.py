@@ -1,0 +1,92 @@
+"""Constrained scalar types shared by the spec and status models.
+
+Patterns must mean the same in pydantic (Rust regex) and in the apiserver
+(Go RE2), so they stay inside the syntax both share: no look-around, no
+back-references, explicit ^...$ anchors (JSON Schema patterns are unanchored).
+Every string gets a maxLength because the apiserver bounds the cost of CEL
+rules by it.
+"""
+
+import re
+from typing import Annotated, Any
+
+from pydantic import AwareDatetime, BeforeValidator, StringConstraints, WithJsonSchema
+
+_DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
+DNS_SUBDOMAIN_PATTERN = rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$"
+
+# RFC 1123 host name (which also covers dotted IPv4) or a bare IPv6 literal.
+_HOST_LABEL = r"[A-Za-z0-9]([-A-Za-z0-9]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = rf"{_HOST_LABEL}(\.{_HOST_LABEL})*"
+_IPV6 = r"[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}"
+HOST_PATTERN = rf"^({_HOSTNAME}|{_IPV6})$"
+# host[:port] as the MinIO client takes it: IPv6 literals need brackets here.
+ENDPOINT_PATTERN = rf"^({_HOSTNAME}|\[{_IPV6}\])(:[0-9]{{1,5}})?$"
+
+# Kubernetes' own rule for keys in a Secret's data.
+SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
+
+# Kubernetes label value: lets the operator copy the value onto pod labels.
+LABEL_VALUE_PATTERN = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
+
+# Free text that still fits on one line of a log or an object's metadata.
+SINGLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
+
+# Upper- or lower-case hex, either 64 digits or 32 colon-separated pairs (as
+# `openssl x509 -fingerprint -sha256` prints it).
+FINGERPRINT_SHA256_PATTERN = r"^([0-9A-Fa-f]{64}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){31})$"
+
+# Kubernetes' resource.Quantity syntax without the sign: a negative request or
+# limit is never valid for a pod.
+QUANTITY_PATTERN = (
+    r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+)
+
+SecretName = Annotated[
+    str, StringConstraints(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)
+]
+SecretKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=253, pattern=SECRET_KEY_PATTERN)
+]
+Host = Annotated[str, StringConstraints(min_length=1, max_length=253, pattern=HOST_PATTERN)]
+Endpoint = Annotated[str, StringConstraints(min_length=1, max_length=261, pattern=ENDPOINT_PATTERN)]
+LabelValue = Annotated[str, StringConstraints(max_length=63, pattern=LABEL_VALUE_PATTERN)]
+SingleLine = Annotated[str, StringConstraints(max_length=253, pattern=SINGLE_LINE_PATTERN)]
+FingerprintSha256 = Annotated[
+    str, StringConstraints(max_length=95, pattern=FINGERPRINT_SHA256_PATTERN)
+]
+
+# Kubernetes timestamps are UTC; a naive datetime would serialise without an offset.
+Timestamp = AwareDatetime
+
+
+def _to_quantity(value: Any) -> Any:
+    # bool is an int in Python but not in YAML; a float (cpu: 0.5) is what the
+    # apiserver's int-or-string rejects, so reject both here too.
+    if isinstance(value, bool) or isinstance(value, float):
+        raise ValueError("a quantity is an integer or a string such as '500m' or '256Mi'")
+    if isinstance(value, int):
+        if value < 0:
+            raise ValueError("a quantity cannot be negative")
+        return str(value)
+    if isinstance(value, str) and not re.fullmatch(QUANTITY_PATTERN, value):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity such as '500m', '1' or '256Mi'")
+    return value
+
+
+# The schema is the one Kubernetes itself publishes for resource.Quantity, so
+# `cpu: 1` and `memory: 256Mi` both validate; Python always sees a string.
+# `pattern` only constrains the string form, so `minimum` covers the integer one.
+Quantity = Annotated[
+    str,
+    BeforeValidator(_to_quantity),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "pattern": QUANTITY_PATTERN,
+            "minimum": 0,
+            "x-kubernetes-int-or-string": True,
+        }
+    ),
+]
