@@ -1,0 +1,220 @@
+"""Pure builders: the child objects of a RecordingSession, from its spec and the settings.
+
+Names are deterministic, so creating a child twice (a handler re-run, or an
+operator restarted mid-way) finds the first one instead of making another.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from lucid_operator.api import API_VERSION, GROUP, KIND, PLURAL, RecordingSessionSpec
+from lucid_operator.settings import OperatorSettings
+from lucid_recorder import contract
+
+MANAGED_BY = "lucid-operator"
+LABEL_SESSION = f"{GROUP}/session"
+LABEL_SESSION_UID = f"{GROUP}/session-uid"
+LABEL_COMPONENT = "app.kubernetes.io/component"
+RECORDER_CONTAINER = "recorder"
+
+
+@dataclass(frozen=True)
+class SessionRef:
+    """The identity of the owning RecordingSession."""
+
+    namespace: str
+    name: str
+    uid: str
+
+    def owner_reference(self) -> dict[str, Any]:
+        return {
+            "apiVersion": API_VERSION,
+            "kind": KIND,
+            "name": self.name,
+            "uid": self.uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+
+
+def child_name(session_name: str, suffix: str) -> str:
+    """`<session>-<suffix>`, shortened with a hash when it would exceed 63 characters."""
+    name = f"{session_name}-{suffix}"
+    if len(name) <= 63:
+        return name
+    digest = hashlib.sha256(session_name.encode()).hexdigest()[:8]
+    keep = 63 - len(suffix) - len(digest) - 2
+    return f"{session_name[:keep].rstrip('-.')}-{digest}-{suffix}"
+
+
+def recorder_name(ref: SessionRef) -> str:
+    return child_name(ref.name, "recorder")
+
+
+def labels(ref: SessionRef) -> dict[str, str]:
+    return {
+        "app.kubernetes.io/name": "lucid-recorder",
+        "app.kubernetes.io/managed-by": MANAGED_BY,
+        LABEL_COMPONENT: "recorder",
+        LABEL_SESSION: ref.name[:63].rstrip("-."),
+        LABEL_SESSION_UID: ref.uid,
+    }
+
+
+def _metadata(ref: SessionRef) -> dict[str, Any]:
+    return {
+        "name": recorder_name(ref),
+        "namespace": ref.namespace,
+        "labels": labels(ref),
+        "ownerReferences": [ref.owner_reference()],
+    }
+
+
+def service_account(ref: SessionRef) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": _metadata(ref)}
+
+
+def role(ref: SessionRef) -> dict[str, Any]:
+    """May read this one session and patch its status: nothing else, no other session."""
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": _metadata(ref),
+        "rules": [
+            {"apiGroups": [GROUP], "resources": [PLURAL],
+             "resourceNames": [ref.name], "verbs": ["get"]},
+            {"apiGroups": [GROUP], "resources": [f"{PLURAL}/status"],
+             "resourceNames": [ref.name], "verbs": ["get", "patch"]},
+        ],
+    }
+
+
+def role_binding(ref: SessionRef) -> dict[str, Any]:
+    name = recorder_name(ref)
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": _metadata(ref),
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": ref.namespace}],
+    }
+
+
+def _secret_env(env_name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": env_name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def _secret_volume(volume: str, secret: str, key: str) -> dict[str, Any]:
+    # Only the one key is projected: the pod never sees the rest of the Secret.
+    return {"name": volume, "secret": {"secretName": secret, "defaultMode": 0o440,
+                                       "items": [{"key": key, "path": key}]}}
+
+
+def _resources(spec: RecordingSessionSpec, settings: OperatorSettings) -> dict[str, Any]:
+    resources: dict[str, dict[str, str]] = {
+        "requests": {"cpu": settings.recorder_cpu_request,
+                     "memory": settings.recorder_memory_request},
+        "limits": {"cpu": settings.recorder_cpu_limit, "memory": settings.recorder_memory_limit},
+    }
+    override = spec.recorder_pod.resources
+    if override is not None:
+        for section in ("requests", "limits"):
+            values = getattr(override, section)
+            if values is not None:
+                resources[section].update(values.model_dump(by_alias=True, exclude_none=True))
+    return resources
+
+
+def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
+                 settings: OperatorSettings) -> dict[str, Any]:
+    """The recorder pod. Credentials reach it only through secretKeyRef and Secret volumes."""
+    target, storage = spec.target, spec.storage
+    env: list[dict[str, Any]] = [
+        {"name": contract.ENV_SESSION_NAME, "value": ref.name},
+        {"name": contract.ENV_SESSION_NAMESPACE, "value": ref.namespace},
+        {"name": contract.ENV_SESSION_UID, "value": ref.uid},
+        {"name": contract.ENV_SESSION_SPEC,
+         "value": json.dumps(spec.to_k8s(), sort_keys=True, separators=(",", ":"))},
+        _secret_env(contract.ENV_RDP_USERNAME, target.credentials_secret_ref.name,
+                    target.credentials_secret_ref.username_key),
+        _secret_env(contract.ENV_RDP_PASSWORD, target.credentials_secret_ref.name,
+                    target.credentials_secret_ref.password_key),
+        _secret_env(contract.ENV_STORAGE_ACCESS_KEY, storage.credentials_secret_ref.name,
+                    storage.credentials_secret_ref.access_key_key),
+        _secret_env(contract.ENV_STORAGE_SECRET_KEY, storage.credentials_secret_ref.name,
+                    storage.credentials_secret_ref.secret_key_key),
+    ]
+    recipient = spec.encryption.recipient_public_key_secret_ref
+    volumes: list[dict[str, Any]] = [
+        {"name": "spool", "emptyDir": {"sizeLimit": settings.spool_size_limit}},
+        _secret_volume("recipient", recipient.name, recipient.key),
+    ]
+    mounts: list[dict[str, Any]] = [
+        {"name": "spool", "mountPath": contract.SPOOL_DIR},
+        {"name": "recipient", "mountPath": contract.RECIPIENT_KEY_DIR, "readOnly": True},
+    ]
+    if target.tls.ca_secret_ref is not None:
+        ca = target.tls.ca_secret_ref
+        volumes.append(_secret_volume("rdp-ca", ca.name, ca.key))
+        mounts.append({"name": "rdp-ca", "mountPath": contract.RDP_CA_DIR, "readOnly": True})
+    if storage.tls.ca_secret_ref is not None:
+        ca = storage.tls.ca_secret_ref
+        volumes.append(_secret_volume("storage-ca", ca.name, ca.key))
+        mounts.append({"name": "storage-ca", "mountPath": contract.STORAGE_CA_DIR,
+                       "readOnly": True})
+
+    uid = settings.recorder_uid
+    pod_spec: dict[str, Any] = {
+        "serviceAccountName": recorder_name(ref),
+        "restartPolicy": "Never",
+        "terminationGracePeriodSeconds": settings.termination_grace_seconds,
+        "securityContext": {
+            "runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "containers": [{
+            "name": RECORDER_CONTAINER,
+            "image": settings.recorder_image,
+            "command": list(settings.recorder_command),
+            "env": env,
+            "volumeMounts": mounts,
+            "resources": _resources(spec, settings),
+            "terminationMessagePolicy": "FallbackToLogsOnError",
+            "securityContext": {
+                "allowPrivilegeEscalation": False,
+                "readOnlyRootFilesystem": True,
+                "capabilities": {"drop": ["ALL"]},
+            },
+        }],
+        "volumes": volumes,
+    }
+    if spec.recorder_pod.node_selector:
+        pod_spec["nodeSelector"] = dict(spec.recorder_pod.node_selector)
+    if spec.recorder_pod.tolerations:
+        pod_spec["tolerations"] = [t.to_k8s() for t in spec.recorder_pod.tolerations]
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": _metadata(ref), "spec": pod_spec}
+
+
+def required_secret_keys(spec: RecordingSessionSpec) -> dict[str, set[str]]:
+    """Every Secret the session references, with the keys each must hold."""
+    wanted: dict[str, set[str]] = {}
+
+    def need(secret: str, key: str) -> None:
+        wanted.setdefault(secret, set()).add(key)
+
+    creds = spec.target.credentials_secret_ref
+    need(creds.name, creds.username_key)
+    need(creds.name, creds.password_key)
+    store = spec.storage.credentials_secret_ref
+    need(store.name, store.access_key_key)
+    need(store.name, store.secret_key_key)
+    recipient = spec.encryption.recipient_public_key_secret_ref
+    need(recipient.name, recipient.key)
+    for ca in (spec.target.tls.ca_secret_ref, spec.storage.tls.ca_secret_ref):
+        if ca is not None:
+            need(ca.name, ca.key)
+    return wanted

@@ -1,0 +1,179 @@
+"""Pure status logic: conditions per the Kubernetes API conventions, and the phase.
+
+Nothing here talks to the API server; handlers feed observations in and patch
+out what these functions return.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from lucid_operator.api import ConditionType, Phase
+
+TERMINAL_PHASES = frozenset({Phase.COMPLETED, Phase.FAILED})
+
+# Condition types the operator owns.
+READY = ConditionType.READY.value
+REFERENCES_RESOLVED = "ReferencesResolved"
+TARGET_REACHABLE = "TargetReachable"
+RECORDER_RUNNING = "RecorderRunning"
+DEGRADED = "Degraded"
+
+
+@dataclass(frozen=True)
+class ConditionUpdate:
+    type: str
+    status: bool | None  # None means Unknown.
+    reason: str
+    message: str = ""
+
+    @property
+    def status_text(self) -> str:
+        return {True: "True", False: "False", None: "Unknown"}[self.status]
+
+
+def rfc3339(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def merge_conditions(
+    current: Iterable[dict[str, Any]],
+    updates: Iterable[ConditionUpdate],
+    generation: int,
+    now: dt.datetime,
+) -> list[dict[str, Any]]:
+    """Apply updates to a condition list.
+
+    lastTransitionTime moves only when a condition's status flips, so a
+    repeated reconcile (handlers may run twice) changes nothing but
+    observedGeneration. Conditions not named in `updates` are kept as they are.
+    """
+    by_type = {c["type"]: dict(c) for c in current}
+    for update in updates:
+        previous = by_type.get(update.type)
+        transitioned = previous is None or previous.get("status") != update.status_text
+        by_type[update.type] = {
+            "type": update.type,
+            "status": update.status_text,
+            "reason": update.reason,
+            "message": update.message,
+            "observedGeneration": generation,
+            "lastTransitionTime": rfc3339(now) if transitioned
+            else previous["lastTransitionTime"],  # type: ignore[index]
+        }
+    return sorted(by_type.values(), key=lambda c: c["type"])
+
+
+@dataclass(frozen=True)
+class PodView:
+    """What the operator needs to know about its recorder pod."""
+
+    name: str
+    phase: str  # Pending, Running, Succeeded, Failed, Unknown
+    terminating: bool = False
+    exit_code: int | None = None
+    reason: str = ""
+    message: str = ""
+
+    @classmethod
+    def from_pod(cls, pod: dict[str, Any]) -> PodView:
+        status = pod.get("status") or {}
+        view = cls(
+            name=pod["metadata"]["name"],
+            phase=status.get("phase", "Pending"),
+            terminating=bool(pod["metadata"].get("deletionTimestamp")),
+            reason=status.get("reason", ""),
+            message=status.get("message", ""),
+        )
+        for container in status.get("containerStatuses") or []:
+            state = container.get("state") or {}
+            if "terminated" in state:
+                term = state["terminated"]
+                return PodView(view.name, view.phase, view.terminating, term.get("exitCode"),
+                               term.get("reason") or view.reason,
+                               term.get("message") or view.message)
+            if "waiting" in state and state["waiting"].get("reason"):
+                waiting = state["waiting"]
+                return PodView(view.name, view.phase, view.terminating, None,
+                               waiting["reason"], waiting.get("message", ""))
+        return view
+
+
+@dataclass(frozen=True)
+class Observation:
+    desired_state: str  # "Recording" or "Stopped"
+    deleting: bool
+    previous_phase: Phase | None
+    pod: PodView | None
+    pod_gone_after_start: bool = False
+    recorder_capturing: bool = False
+    stop_reason: str = ""
+
+
+def derive_phase(obs: Observation) -> tuple[Phase, list[ConditionUpdate]]:
+    """Phase and pod-derived conditions from what was observed. Terminal phases stick."""
+    if obs.previous_phase in TERMINAL_PHASES:
+        return obs.previous_phase, []
+    pod = obs.pod
+    stopping = obs.desired_state == "Stopped" or obs.deleting or bool(obs.stop_reason)
+
+    if pod is not None and _failed(pod):
+        reason = pod.reason or "RecorderFailed"
+        message = f"recorder pod {pod.name} failed"
+        if pod.exit_code is not None:
+            message += f" with exit code {pod.exit_code}"
+        if pod.message:
+            message += f": {pod.message}"
+        return Phase.FAILED, [
+            ConditionUpdate(RECORDER_RUNNING, False, _camel(reason), message),
+            ConditionUpdate(READY, False, "RecorderFailed", message),
+        ]
+    exited_cleanly = pod is not None and pod.phase == "Succeeded"
+    if exited_cleanly or (pod is None and obs.pod_gone_after_start and stopping):
+        why = obs.stop_reason or ("SessionDeleted" if obs.deleting else "StoppedBySpec")
+        return Phase.COMPLETED, [
+            ConditionUpdate(RECORDER_RUNNING, False, "Completed", "recorder exited cleanly"),
+            ConditionUpdate(READY, False, "Completed", f"recording completed ({why})"),
+        ]
+    if stopping:
+        return Phase.STOPPING, [
+            ConditionUpdate(READY, False, "Stopping", "waiting for the recorder to flush"),
+        ]
+    if pod is None:
+        return Phase.PENDING, [
+            ConditionUpdate(RECORDER_RUNNING, False, "PodNotCreated", "no recorder pod yet"),
+            ConditionUpdate(READY, False, "Pending", "recorder pod not created yet"),
+        ]
+    if pod.phase != "Running":
+        detail = pod.message or pod.reason or f"pod phase {pod.phase}"
+        return Phase.PENDING, [
+            ConditionUpdate(RECORDER_RUNNING, False, _camel(pod.reason or "PodPending"), detail),
+            ConditionUpdate(READY, False, "Pending", f"recorder pod {pod.name}: {detail}"),
+        ]
+    if not obs.recorder_capturing:
+        return Phase.CONNECTING, [
+            ConditionUpdate(RECORDER_RUNNING, True, "PodRunning", f"pod {pod.name} is running"),
+            ConditionUpdate(READY, False, "Connecting", "recorder is connecting to the target"),
+        ]
+    return Phase.RECORDING, [
+        ConditionUpdate(RECORDER_RUNNING, True, "PodRunning", f"pod {pod.name} is running"),
+        ConditionUpdate(READY, True, "Recording", "recorder is capturing the session"),
+    ]
+
+
+def _failed(pod: PodView) -> bool:
+    return pod.phase == "Failed" or (pod.phase == "Succeeded" and pod.exit_code not in (None, 0))
+
+
+def _camel(reason: str) -> str:
+    """Condition reasons are CamelCase identifiers; pod reasons mostly are already."""
+    cleaned = "".join(part[:1].upper() + part[1:] for part in reason.replace("-", " ").split())
+    return "".join(ch for ch in cleaned if ch.isalnum()) or "Unknown"
+
+
+def retry_delay(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff: base, 2*base, 4*base, ... never above cap."""
+    return float(min(cap, base * (2 ** max(0, attempt))))

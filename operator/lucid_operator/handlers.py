@@ -1,0 +1,103 @@
+"""kopf handlers: thin glue from kopf's callbacks to reconcile.py."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import kopf
+
+from lucid_operator import reconcile
+from lucid_operator.api import GROUP, PLURAL, VERSION
+from lucid_operator.builders import MANAGED_BY
+from lucid_operator.kube import Kube
+from lucid_operator.observability import ERRORS, RECONCILES, observe_phase
+from lucid_operator.settings import OperatorSettings
+
+RESOURCE = (GROUP, VERSION, PLURAL)
+
+
+def _run(name: str, body: kopf.Body, memo: kopf.Memo,
+         action: Callable[[Kube, OperatorSettings], list[reconcile.Event]]) -> None:
+    """Run one decision, post its Events, count it; Retry becomes kopf's TemporaryError."""
+    try:
+        events = action(memo.kube, memo.settings)
+    except reconcile.Retry as retry:
+        RECONCILES.labels(name, "retry").inc()
+        _post(body, retry.events)
+        raise kopf.TemporaryError(str(retry), delay=retry.delay) from None
+    except reconcile.InvalidSpec as exc:
+        RECONCILES.labels(name, "invalid").inc()
+        kopf.event(body, type="Warning", reason="InvalidSpec", message=str(exc))
+        raise kopf.PermanentError(str(exc)) from exc
+    except Exception:
+        ERRORS.labels(name).inc()
+        raise
+    RECONCILES.labels(name, "ok").inc()
+    _post(body, events)
+
+
+def _post(body: kopf.Body, events: list[reconcile.Event]) -> None:
+    for event in events:
+        kopf.event(body, type=event.type, reason=event.reason, message=event.message)
+
+
+def _session(body: kopf.Body) -> dict[str, Any]:
+    return dict(body)
+
+
+@kopf.on.resume(*RESOURCE)
+@kopf.on.create(*RESOURCE)
+def start_session(body: kopf.Body, memo: kopf.Memo, retry: int, **_: Any) -> None:
+    _run("start", body, memo,
+         lambda kube, settings: reconcile.start(kube, settings, _session(body), retry))
+
+
+@kopf.on.field(*RESOURCE, field="spec.state", value="Stopped")
+def stop_session(body: kopf.Body, memo: kopf.Memo, old: Any, **_: Any) -> None:
+    if old is None:
+        return  # Created as Stopped: start_session handles that.
+    _run("stop", body, memo,
+         lambda kube, settings: reconcile.stop(kube, settings, _session(body), "StoppedBySpec"))
+
+
+@kopf.on.delete(*RESOURCE)
+def finalize_session(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _run("finalize", body, memo,
+         lambda kube, settings: reconcile.finalize(kube, settings, _session(body)))
+    observe_phase(body.metadata.uid or "", None)
+
+
+@kopf.timer(*RESOURCE, interval=2.0, initial_delay=1.0,
+            when=lambda body, **_: reconcile.needs_tick(dict(body)))
+def session_timer(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _run("timer", body, memo,
+         lambda kube, settings: reconcile.tick(kube, settings, _session(body)))
+
+
+@kopf.on.event(*RESOURCE)
+def track_phase(body: kopf.Body, type: str | None, **_: Any) -> None:
+    phase = None if type == "DELETED" else (body.get("status") or {}).get("phase")
+    observe_phase(body.metadata.uid or "", phase)
+
+
+@kopf.on.event("", "v1", "pods", labels={"app.kubernetes.io/managed-by": MANAGED_BY})
+def recorder_pod_event(body: kopf.Body, type: str | None, memo: kopf.Memo,
+                       logger: logging.Logger, **_: Any) -> None:
+    if type is None:
+        return  # Initial listing: the session handlers reconcile those on resume.
+    pod = dict(body)
+    deleted = type == "DELETED"
+    kube: Kube = memo.kube
+    events = reconcile.observe_pod(kube, memo.settings, pod, deleted)
+    if events:
+        labels = body.metadata.labels
+        session = kube.read_session(body.metadata.namespace or "",
+                                    labels.get("lucid.dev/session", ""))
+        if session is not None:
+            for event in events:
+                kopf.event(session, type=event.type, reason=event.reason,
+                           message=event.message)
+            logger.info("session %s: %s", session["metadata"]["name"],
+                        ", ".join(e.reason for e in events))

@@ -1,0 +1,131 @@
+"""Thin Kubernetes I/O for the operator: every call has a timeout, nothing else lives here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+
+from lucid_operator.api import GROUP, PLURAL, VERSION
+
+# (connect, read) seconds for every API call.
+TIMEOUT = (5.0, 30.0)
+
+
+def load_config() -> None:
+    """In a pod use the service account; elsewhere the usual kubeconfig."""
+    try:
+        config.load_incluster_config()
+    except config.ConfigException:
+        config.load_kube_config()
+
+
+class Kube:
+    def __init__(self, api_client: client.ApiClient | None = None) -> None:
+        self.api = api_client or client.ApiClient()
+        self.core = client.CoreV1Api(self.api)
+        self.rbac = client.RbacAuthorizationV1Api(self.api)
+        self.custom = client.CustomObjectsApi(self.api)
+
+    def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """The Secret's data (base64 values), or None when it does not exist."""
+        try:
+            secret = self.core.read_namespaced_secret(name, namespace, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(secret.data or {})
+
+    def ensure(self, manifest: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Create the object, or adopt the existing one of that name. Returns (object, created).
+
+        Creating by a deterministic name is what keeps a re-run handler (or an
+        operator restarted mid-way) from making a second pod.
+        """
+        kind = manifest["kind"]
+        namespace = manifest["metadata"]["namespace"]
+        name = manifest["metadata"]["name"]
+        create, read = {
+            "Pod": (self.core.create_namespaced_pod, self.core.read_namespaced_pod),
+            "ServiceAccount": (self.core.create_namespaced_service_account,
+                               self.core.read_namespaced_service_account),
+            "Role": (self.rbac.create_namespaced_role, self.rbac.read_namespaced_role),
+            "RoleBinding": (self.rbac.create_namespaced_role_binding,
+                            self.rbac.read_namespaced_role_binding),
+        }[kind]
+        try:
+            created = create(namespace, manifest, _request_timeout=TIMEOUT)
+            return self.api.sanitize_for_serialization(created), True
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        existing = read(name, namespace, _request_timeout=TIMEOUT)
+        return self.api.sanitize_for_serialization(existing), False
+
+    def read_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            pod = self.core.read_namespaced_pod(name, namespace, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self.api.sanitize_for_serialization(pod)
+
+    def delete_pod(self, namespace: str, name: str, grace_seconds: int,
+                   uid: str | None = None) -> bool:
+        """Graceful delete (SIGTERM, then SIGKILL after the grace). False if already gone."""
+        body = client.V1DeleteOptions(
+            grace_period_seconds=grace_seconds,
+            preconditions=client.V1Preconditions(uid=uid) if uid else None,
+        )
+        try:
+            self.core.delete_namespaced_pod(name, namespace, body=body, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if exc.status in (404, 409):
+                return False
+            raise
+        return True
+
+    def update_session_status(
+        self, namespace: str, name: str,
+        mutate: Callable[[dict[str, Any]], dict[str, Any] | None],
+        attempts: int = 8,
+    ) -> dict[str, Any] | None:
+        """Read the session, let `mutate` compute a status merge patch, write it.
+
+        The write carries the resourceVersion it was computed from, so a
+        concurrent writer (the recorder, or another handler) makes it fail with
+        409 and it is recomputed instead of clobbering. Returns the new object,
+        or None when the session is gone.
+        """
+        for _ in range(attempts):
+            session = self.read_session(namespace, name)
+            if session is None:
+                return None
+            patch = mutate(session)
+            if not patch:
+                return session
+            body = {"metadata": {"resourceVersion": session["metadata"]["resourceVersion"]},
+                    "status": patch}
+            try:
+                return self.custom.patch_namespaced_custom_object_status(  # type: ignore[no-any-return]
+                    GROUP, VERSION, namespace, PLURAL, name, body, _request_timeout=TIMEOUT)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return None
+                if exc.status != 409:
+                    raise
+        raise RuntimeError(f"status of {namespace}/{name} kept changing; gave up after "
+                           f"{attempts} attempts")
+
+    def read_session(self, namespace: str, name: str) -> dict[str, Any] | None:
+        try:
+            return self.custom.get_namespaced_custom_object(  # type: ignore[no-any-return]
+                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise

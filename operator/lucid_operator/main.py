@@ -1,0 +1,74 @@
+"""`lucid-operator`: runs the kopf operator with settings from the environment."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+
+import kopf
+from prometheus_client import start_http_server
+from pydantic import ValidationError
+
+from lucid_operator import handlers  # noqa: F401 - importing registers the handlers
+from lucid_operator.api import GROUP
+from lucid_operator.kube import Kube, load_config
+from lucid_operator.observability import configure_logging
+from lucid_operator.settings import OperatorSettings
+
+log = logging.getLogger("lucid.operator")
+
+
+def configure_kopf(settings: kopf.OperatorSettings, ours: OperatorSettings) -> None:
+    # Progress and diff-base live in annotations: status stays the API's own.
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix=GROUP)
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(
+        prefix=GROUP, key="last-handled-configuration")
+    settings.persistence.finalizer = f"{GROUP}/finalizer"
+    # Events are posted explicitly with reasons; kopf's per-log-line events would be noise.
+    settings.posting.level = logging.WARNING
+    settings.execution.max_workers = 16
+    settings.networking.request_timeout = 30
+    settings.networking.connect_timeout = 10
+    settings.watching.server_timeout = 300
+    settings.watching.client_timeout = 330
+    settings.peering.name = ours.peering_name
+    settings.peering.standalone = ours.standalone
+    settings.peering.priority = ours.priority
+    settings.peering.clusterwide = not ours.namespaces
+
+
+def main() -> int:
+    try:
+        ours = OperatorSettings()
+    except ValidationError as exc:
+        print(f"lucid-operator: invalid settings:\n{exc}", file=sys.stderr)
+        return 2
+    configure_logging(ours.log_format, ours.log_level)
+    load_config()
+    if ours.metrics_port:
+        start_http_server(ours.metrics_port)
+
+    @kopf.on.startup()
+    def startup(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: object) -> None:
+        configure_kopf(settings, ours)
+        memo.kube = Kube()
+        memo.settings = ours
+        log.info("operator starting: %s", "cluster-wide" if not ours.namespaces
+                 else f"namespaces {', '.join(ours.namespaces)}")
+
+    kopf.run(
+        clusterwide=not ours.namespaces,
+        namespaces=ours.namespaces,
+        standalone=ours.standalone,
+        priority=ours.priority,
+        peering_name=ours.peering_name,
+        liveness_endpoint=(f"http://0.0.0.0:{ours.health_port}/healthz"
+                           if ours.health_port else None),
+        loop=asyncio.new_event_loop(),
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,323 @@
+"""The operator's decisions, free of kopf: what to create, stop or report, given what is observed.
+
+Handlers (handlers.py) call these and turn `Retry` into kopf's TemporaryError
+and the returned `Event`s into Kubernetes Events. Every function here is safe
+to run twice: creation is by deterministic name, status writes are merges.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from lucid_operator import builders
+from lucid_operator.api import RecordingSessionSpec
+from lucid_operator.builders import SessionRef
+from lucid_operator.checks import check_reachable, check_references
+from lucid_operator.conditions import (
+    READY,
+    TERMINAL_PHASES,
+    ConditionUpdate,
+    Observation,
+    Phase,
+    PodView,
+    derive_phase,
+    merge_conditions,
+    retry_delay,
+    rfc3339,
+)
+from lucid_operator.kube import Kube
+from lucid_operator.settings import OperatorSettings
+from lucid_recorder import contract
+
+ATTEMPT_LABEL = "lucid.dev/attempt"
+
+
+@dataclass(frozen=True)
+class Event:
+    type: str  # Normal or Warning
+    reason: str
+    message: str
+
+
+class Retry(Exception):
+    """Try again after `delay` seconds; the message says what is being waited for."""
+
+    def __init__(self, message: str, delay: float, events: list[Event] | None = None) -> None:
+        super().__init__(message)
+        self.delay = delay
+        self.events = events or []
+
+
+class InvalidSpec(Exception):
+    """The spec passed the CRD schema but not the models (the two should never disagree)."""
+
+
+def ref_of(session: dict[str, Any]) -> SessionRef:
+    meta = session["metadata"]
+    return SessionRef(meta["namespace"], meta["name"], meta["uid"])
+
+
+def parse_spec(session: dict[str, Any]) -> RecordingSessionSpec:
+    try:
+        return RecordingSessionSpec.model_validate(session.get("spec") or {})
+    except ValidationError as exc:
+        raise InvalidSpec(f"spec is invalid: {exc.error_count()} error(s): "
+                          + "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                      for e in exc.errors())) from exc
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _status(session: dict[str, Any]) -> dict[str, Any]:
+    return session.get("status") or {}
+
+
+def _phase(session: dict[str, Any]) -> Phase | None:
+    value = _status(session).get("phase")
+    return Phase(value) if value else None
+
+
+def attempt_of(session: dict[str, Any]) -> int:
+    return int(_status(session).get("retries") or 0)
+
+
+def pod_name(ref: SessionRef, attempt: int) -> str:
+    # Each attempt gets its own pod, so a failed one stays inspectable.
+    return builders.child_name(ref.name, f"recorder-{attempt}")
+
+
+def _conditions_patch(session: dict[str, Any], updates: list[ConditionUpdate]) -> list[Any]:
+    generation = session["metadata"].get("generation", 1)
+    return merge_conditions(_status(session).get("conditions") or [], updates, generation, _now())
+
+
+def write_status(kube: Kube, ref: SessionRef, phase: Phase | None,
+                 updates: list[ConditionUpdate], extra: dict[str, Any] | None = None
+                 ) -> tuple[Phase | None, Phase | None]:
+    """Merge conditions and fields into the status. Returns (previous phase, new phase)."""
+    seen: dict[str, Phase | None] = {}
+
+    def mutate(session: dict[str, Any]) -> dict[str, Any] | None:
+        if session["metadata"]["uid"] != ref.uid:
+            return None  # A new session of the same name: not ours to write.
+        previous = _phase(session)
+        seen["previous"] = previous
+        if previous in TERMINAL_PHASES:
+            seen["new"] = previous
+            return None
+        patch: dict[str, Any] = {
+            "conditions": _conditions_patch(session, updates),
+            "observedGeneration": session["metadata"].get("generation", 1),
+        }
+        if phase is not None:
+            patch["phase"] = phase.value
+        patch.update(extra or {})
+        current = _status(session)
+        if all(current.get(key) == value for key, value in patch.items()):
+            seen["new"] = previous
+            return None
+        seen["new"] = phase or previous
+        return patch
+
+    kube.update_session_status(ref.namespace, ref.name, mutate)
+    return seen.get("previous"), seen.get("new")
+
+
+def start(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
+          retry: int) -> list[Event]:
+    """Create or resume a session: checks, per-session RBAC, the recorder pod."""
+    ref = ref_of(session)
+    if _phase(session) in TERMINAL_PHASES:
+        return []
+    spec = parse_spec(session)
+    status = _status(session)
+    if spec.state.value == "Stopped" or status.get("stopReason"):
+        return _resume_stop(kube, settings, session)
+    if status.get("nextRetryAt"):
+        return []  # A replacement pod is due later; session_timer creates it.
+
+    references = check_references(kube, ref.namespace, spec)
+    reachable = check_reachable(spec.target.host, spec.target.port,
+                                settings.reachability_timeout_seconds)
+    failing = [c for c in (references, reachable) if c.status is not True]
+    if failing:
+        message = "; ".join(c.message for c in failing)
+        write_status(kube, ref, Phase.PENDING, [
+            references, reachable, ConditionUpdate(READY, False, failing[0].reason, message)])
+        delay = retry_delay(retry, settings.retry_backoff_seconds,
+                            settings.retry_backoff_max_seconds)
+        raise Retry(f"{message} (retrying in {delay:g}s)", delay)
+    write_status(kube, ref, None, [references, reachable])
+    return ensure_recorder(kube, settings, session, spec)
+
+
+def ensure_recorder(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
+                    spec: RecordingSessionSpec) -> list[Event]:
+    ref = ref_of(session)
+    for manifest in (builders.service_account(ref), builders.role(ref),
+                     builders.role_binding(ref)):
+        kube.ensure(manifest)
+    attempt = attempt_of(session)
+    manifest = builders.recorder_pod(ref, spec, settings)
+    manifest["metadata"]["name"] = pod_name(ref, attempt)
+    manifest["metadata"]["labels"][ATTEMPT_LABEL] = str(attempt)
+    pod, created = kube.ensure(manifest)
+    extra = {"podName": pod["metadata"]["name"], "nextRetryAt": None}
+    view = PodView.from_pod(pod)
+    phase, updates = derive_phase(_observation(session, view))
+    write_status(kube, ref, phase, updates, extra)
+    if created:
+        return [Event("Normal", "RecorderCreated",
+                      f"created recorder pod {pod['metadata']['name']} (attempt {attempt})")]
+    return [Event("Normal", "RecorderAdopted",
+                  f"adopted existing recorder pod {pod['metadata']['name']}")]
+
+
+def _observation(session: dict[str, Any], pod: PodView | None, deleted: bool = False
+                 ) -> Observation:
+    status = _status(session)
+    pipeline = status.get("pipeline") or {}
+    return Observation(
+        desired_state=(session.get("spec") or {}).get("state", "Recording"),
+        deleting=bool(session["metadata"].get("deletionTimestamp")),
+        previous_phase=_phase(session),
+        pod=None if deleted else pod,
+        pod_gone_after_start=deleted,
+        recorder_capturing=pipeline.get("state") == contract.PIPELINE_CAPTURING,
+        stop_reason=status.get("stopReason") or "",
+    )
+
+
+def _resume_stop(kube: Kube, settings: OperatorSettings, session: dict[str, Any]
+                 ) -> list[Event]:
+    """A stop that began before (an operator restart in between): finish it, never restart."""
+    ref = ref_of(session)
+    name = _status(session).get("podName")
+    pod = kube.read_pod(ref.namespace, name) if name else None
+    if pod is None or pod["metadata"].get("deletionTimestamp"):
+        if pod is None and name:
+            phase, updates = derive_phase(_observation(session, None, deleted=True))
+            write_status(kube, ref, phase, updates, {"stoppedAt": rfc3339(_now())})
+            return []
+        if pod is not None:
+            return []  # Still terminating: its pod events finish the story.
+    reason = _status(session).get("stopReason") or "StoppedBySpec"
+    return stop(kube, settings, session, reason)
+
+
+def stop(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
+         reason: str) -> list[Event]:
+    """Stop gracefully: the pod gets SIGTERM and its grace period to flush."""
+    ref = ref_of(session)
+    if _phase(session) in TERMINAL_PHASES:
+        return []
+    name = _status(session).get("podName")
+    extra = {"stopReason": reason}
+    if not name:
+        write_status(kube, ref, Phase.COMPLETED, [
+            ConditionUpdate(READY, False, reason, "stopped before a recorder was started")],
+            extra)
+        return [Event("Normal", "Completed", f"stopped ({reason}) before a recorder started")]
+    kube.delete_pod(ref.namespace, name, settings.termination_grace_seconds)
+    write_status(kube, ref, Phase.STOPPING, [
+        ConditionUpdate(READY, False, "Stopping", f"{reason}: waiting for the recorder to flush")],
+        extra)
+    return [Event("Normal", "Stopping", f"{reason}: sent SIGTERM to recorder pod {name}")]
+
+
+def finalize(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> list[Event]:
+    """On delete: let the recorder flush, but never block deletion past the timeout."""
+    ref = ref_of(session)
+    name = _status(session).get("podName")
+    pod = kube.read_pod(ref.namespace, name) if name else None
+    if pod is None or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        return []
+    deleted_at = dt.datetime.fromisoformat(
+        session["metadata"]["deletionTimestamp"].replace("Z", "+00:00"))
+    waited = (_now() - deleted_at).total_seconds()
+    if waited > settings.delete_timeout_seconds:
+        kube.delete_pod(ref.namespace, name, 0)
+        return [Event("Warning", "DeleteTimeout",
+                      f"recorder pod {name} did not finish within "
+                      f"{settings.delete_timeout_seconds}s; removed it without waiting")]
+    events: list[Event] = []
+    if not pod["metadata"].get("deletionTimestamp"):
+        events = stop(kube, settings, session, "SessionDeleted")
+    raise Retry(f"waiting for recorder pod {name} to flush ({waited:.0f}s so far)", 2.0, events)
+
+
+def observe_pod(kube: Kube, settings: OperatorSettings, pod: dict[str, Any],
+                deleted: bool) -> list[Event]:
+    """Project the recorder pod's state into its session's status."""
+    labels = pod["metadata"].get("labels") or {}
+    namespace = pod["metadata"]["namespace"]
+    session = kube.read_session(namespace, labels.get(builders.LABEL_SESSION, ""))
+    if session is None or session["metadata"]["uid"] != labels.get(builders.LABEL_SESSION_UID):
+        return []
+    if pod["metadata"]["name"] != _status(session).get("podName"):
+        return []  # An earlier attempt's pod: its story is already told.
+    ref = ref_of(session)
+    view = PodView.from_pod(pod)
+    phase, updates = derive_phase(_observation(session, view, deleted))
+    extra: dict[str, Any] = {}
+    status = _status(session)
+    if phase in (Phase.CONNECTING, Phase.RECORDING) and not status.get("startedAt"):
+        extra["startedAt"] = rfc3339(_now())
+    events: list[Event] = []
+    if phase is Phase.FAILED:
+        spec = parse_spec(session)
+        attempt = attempt_of(session)
+        if attempt < spec.retry.max_retries and status.get("phase") != Phase.STOPPING.value:
+            delay = retry_delay(attempt, spec.retry.backoff_seconds, spec.retry.max_backoff_seconds)
+            retry_at = _now() + dt.timedelta(seconds=delay)
+            message = next(u.message for u in updates if u.type != READY)
+            write_status(kube, ref, Phase.PENDING, [
+                *[u for u in updates if u.type != READY],
+                ConditionUpdate(READY, False, "RetryScheduled",
+                                f"{message}; replacement {attempt + 1}/{spec.retry.max_retries} "
+                                f"at {rfc3339(retry_at)}")],
+                {"retries": attempt + 1, "nextRetryAt": rfc3339(retry_at)})
+            return [Event("Warning", "RecorderFailed",
+                          f"{message}; retrying in {delay:g}s "
+                          f"({attempt + 1}/{spec.retry.max_retries})")]
+    if phase in TERMINAL_PHASES:
+        extra["stoppedAt"] = rfc3339(_now())
+    previous, new = write_status(kube, ref, phase, updates, extra)
+    if new != previous and new is not None:
+        kind = "Warning" if new is Phase.FAILED else "Normal"
+        message = next((u.message for u in updates if u.type == READY), new.value)
+        events.append(Event(kind, new.value, message))
+    return events
+
+
+def tick(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> list[Event]:
+    """Time-driven work: replacement pods whose backoff ran out, and the max duration."""
+    if _phase(session) in TERMINAL_PHASES:
+        return []
+    status = _status(session)
+    spec = parse_spec(session)
+    now = _now()
+    retry_at = status.get("nextRetryAt")
+    if retry_at and dt.datetime.fromisoformat(retry_at.replace("Z", "+00:00")) <= now:
+        return ensure_recorder(kube, settings, session, spec)
+    started = status.get("startedAt")
+    if (spec.max_duration_seconds and started and status.get("phase") in
+            (Phase.CONNECTING.value, Phase.RECORDING.value)):
+        began = dt.datetime.fromisoformat(started.replace("Z", "+00:00"))
+        if (now - began).total_seconds() >= spec.max_duration_seconds:
+            return stop(kube, settings, session, "MaxDurationReached")
+    return []
+
+
+def needs_tick(session: dict[str, Any]) -> bool:
+    status = _status(session)
+    if status.get("phase") in {p.value for p in TERMINAL_PHASES}:
+        return False
+    spec = session.get("spec") or {}
+    return bool(status.get("nextRetryAt")) or bool(spec.get("maxDurationSeconds"))

@@ -1,0 +1,65 @@
+"""Operator settings, from LUCID_* environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class OperatorSettings(BaseSettings):
+    """How the operator runs. Every field is an environment variable `LUCID_<NAME>`."""
+
+    model_config = SettingsConfigDict(env_prefix="LUCID_", extra="ignore")
+
+    namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated namespaces to watch; empty means cluster-wide.",
+    )
+    recorder_image: str = Field(
+        "ghcr.io/lucid-dev/lucid-recorder:0.1.0", description="Image of the recorder pods.")
+    recorder_command: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["lucid-recorder"],
+        description="Command the recorder container runs (comma-separated).",
+    )
+    recorder_uid: int = Field(65532, ge=1, description="Non-root UID/GID recorder pods run as.")
+    recorder_cpu_request: str = Field("250m", description="Default recorder CPU request.")
+    recorder_memory_request: str = Field("256Mi", description="Default recorder memory request.")
+    recorder_cpu_limit: str = Field("1", description="Default recorder CPU limit.")
+    recorder_memory_limit: str = Field("512Mi", description="Default recorder memory limit.")
+    spool_size_limit: str = Field("2Gi", description="Size limit of the recorder's spool emptyDir.")
+    termination_grace_seconds: int = Field(
+        60, ge=5, le=3600,
+        description="Grace period the recorder gets to flush and write its manifest.")
+    delete_timeout_seconds: int = Field(
+        300, ge=10,
+        description="How long a deleted session waits for its recorder to flush "
+                    "before the pod is force-removed, so deletion is never blocked forever.")
+    reachability_timeout_seconds: float = Field(
+        3.0, gt=0, le=60, description="TCP connect timeout of the RDP target pre-check.")
+    retry_backoff_seconds: float = Field(
+        5.0, gt=0, description="First delay before a failed check or pod is retried; doubles.")
+    retry_backoff_max_seconds: float = Field(
+        300.0, gt=0, description="Upper bound of the retry delay.")
+    log_format: Literal["json", "text"] = Field("json", description="Operator log format.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        "INFO", description="Operator log level.")
+    health_port: int = Field(
+        8080, ge=0, le=65535,
+        description="Port of the liveness/readiness endpoint /healthz (0 disables it).")
+    metrics_port: int = Field(
+        9090, ge=0, le=65535, description="Port of the Prometheus /metrics endpoint (0 disables).")
+    peering_name: str = Field(
+        "lucid", description="kopf peering object; replicas with one name elect one active.")
+    standalone: bool = Field(
+        False, description="Run without peering (single replica, no kopf peering CRDs).")
+    priority: int = Field(0, description="kopf peering priority of this replica.")
+
+    @field_validator("namespaces", "recorder_command", mode="before")
+    @classmethod
+    def _split_csv(cls, value: object) -> object:
+        # Environment variables carry lists as "a,b,c" rather than JSON.
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value

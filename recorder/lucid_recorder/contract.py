@@ -1,0 +1,30 @@
+"""What the operator gives a recorder pod: env var names and mount paths.
+
+The operator's pod builder and the recorder's settings both read these, so the
+two sides cannot drift apart.
+"""
+
+ENV_PREFIX = "LUCID_RECORDER_"
+
+# Identity of the session the pod records (downward API / literal, no secrets).
+ENV_SESSION_NAME = f"{ENV_PREFIX}SESSION_NAME"
+ENV_SESSION_NAMESPACE = f"{ENV_PREFIX}SESSION_NAMESPACE"
+ENV_SESSION_UID = f"{ENV_PREFIX}SESSION_UID"
+# The session spec as JSON: it never holds credentials, only references.
+ENV_SESSION_SPEC = f"{ENV_PREFIX}SESSION_SPEC"
+
+# Credentials arrive only through secretKeyRef.
+ENV_RDP_USERNAME = f"{ENV_PREFIX}RDP_USERNAME"
+ENV_RDP_PASSWORD = f"{ENV_PREFIX}RDP_PASSWORD"
+ENV_STORAGE_ACCESS_KEY = f"{ENV_PREFIX}STORAGE_ACCESS_KEY"
+ENV_STORAGE_SECRET_KEY = f"{ENV_PREFIX}STORAGE_SECRET_KEY"
+
+SPOOL_DIR = "/var/spool/lucid"
+RECIPIENT_KEY_DIR = "/etc/lucid/recipient"
+RDP_CA_DIR = "/etc/lucid/rdp-ca"
+STORAGE_CA_DIR = "/etc/lucid/storage-ca"
+
+# status.pipeline.state values the operator reads: Capturing makes the phase Recording.
+PIPELINE_CONNECTING = "Connecting"
+PIPELINE_CAPTURING = "Capturing"
+PIPELINE_FINALIZED = "Finalized"

@@ -1,0 +1,101 @@
+import datetime as dt
+
+from lucid_operator.conditions import (
+    READY,
+    RECORDER_RUNNING,
+    ConditionUpdate,
+    Observation,
+    Phase,
+    PodView,
+    derive_phase,
+    merge_conditions,
+    retry_delay,
+)
+
+T0 = dt.datetime(2026, 1, 1, 12, 0, 0, tzinfo=dt.UTC)
+T1 = T0 + dt.timedelta(minutes=5)
+
+
+def test_transition_time_moves_only_when_status_flips():
+    first = merge_conditions([], [ConditionUpdate(READY, False, "Pending", "waiting")], 1, T0)
+    again = merge_conditions(first, [ConditionUpdate(READY, False, "Connecting", "x")], 2, T1)
+    assert again[0]["lastTransitionTime"] == "2026-01-01T12:00:00Z"
+    assert again[0]["reason"] == "Connecting"
+    assert again[0]["observedGeneration"] == 2
+    flipped = merge_conditions(again, [ConditionUpdate(READY, True, "Recording")], 2, T1)
+    assert flipped[0]["status"] == "True"
+    assert flipped[0]["lastTransitionTime"] == "2026-01-01T12:05:00Z"
+
+
+def test_merge_is_idempotent_and_keeps_other_conditions():
+    start = merge_conditions([], [ConditionUpdate("A", True, "Ok"),
+                                  ConditionUpdate("B", None, "Unknown")], 1, T0)
+    update = [ConditionUpdate("A", True, "Ok")]
+    once = merge_conditions(start, update, 1, T1)
+    twice = merge_conditions(once, update, 1, T1)
+    assert once == twice
+    assert [c["type"] for c in twice] == ["A", "B"]
+    assert twice[1]["status"] == "Unknown"
+    assert set(twice[0]) == {"type", "status", "reason", "message", "observedGeneration",
+                             "lastTransitionTime"}
+
+
+def _obs(**kwargs):
+    base = {"desired_state": "Recording", "deleting": False, "previous_phase": None, "pod": None}
+    base.update(kwargs)
+    return Observation(**base)
+
+
+def _ready(updates):
+    return next(u for u in updates if u.type == READY)
+
+
+def test_phase_walks_pending_connecting_recording():
+    assert derive_phase(_obs())[0] is Phase.PENDING
+    running = PodView("p", "Running")
+    phase, updates = derive_phase(_obs(pod=running))
+    assert phase is Phase.CONNECTING and _ready(updates).status is False
+    phase, updates = derive_phase(_obs(pod=running, recorder_capturing=True))
+    assert phase is Phase.RECORDING and _ready(updates).status is True
+
+
+def test_failed_pod_carries_reason_and_message():
+    pod = PodView("p", "Failed", exit_code=2, reason="Error", message="boom: bad key")
+    phase, updates = derive_phase(_obs(pod=pod))
+    assert phase is Phase.FAILED
+    running = next(u for u in updates if u.type == RECORDER_RUNNING)
+    assert running.reason == "Error"
+    assert "exit code 2" in running.message and "boom: bad key" in running.message
+
+
+def test_stop_goes_through_stopping_to_completed():
+    running = PodView("p", "Running", terminating=True)
+    assert derive_phase(_obs(desired_state="Stopped", pod=running))[0] is Phase.STOPPING
+    done = PodView("p", "Succeeded", exit_code=0)
+    assert derive_phase(_obs(desired_state="Stopped", pod=done))[0] is Phase.COMPLETED
+    gone = _obs(desired_state="Stopped", pod=None, pod_gone_after_start=True)
+    phase, updates = derive_phase(gone)
+    assert phase is Phase.COMPLETED and "StoppedBySpec" in _ready(updates).message
+
+
+def test_terminal_phase_sticks():
+    pod = PodView("p", "Running")
+    assert derive_phase(_obs(previous_phase=Phase.COMPLETED, pod=pod)) == (Phase.COMPLETED, [])
+
+
+def test_waiting_reason_is_reported_while_pending():
+    pod = PodView.from_pod({
+        "metadata": {"name": "p"},
+        "status": {"phase": "Pending", "containerStatuses": [
+            {"state": {"waiting": {"reason": "CreateContainerConfigError",
+                                   "message": 'secret "rdp" not found'}}}]},
+    })
+    phase, updates = derive_phase(_obs(pod=pod))
+    assert phase is Phase.PENDING
+    running = next(u for u in updates if u.type == RECORDER_RUNNING)
+    assert running.reason == "CreateContainerConfigError"
+    assert 'secret "rdp" not found' in running.message
+
+
+def test_retry_delay_doubles_and_caps():
+    assert [retry_delay(n, 5, 60) for n in range(6)] == [5, 10, 20, 40, 60, 60]
