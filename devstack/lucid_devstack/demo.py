@@ -1,0 +1,118 @@
+"""`make demo`: the local stack, the operator, and one RecordingSession driven like a user would.
+
+It starts the stack, installs the CRD, runs the operator, creates the Secrets,
+applies examples/session.yaml (pointed at the local xrdp desktop), shows the
+session recording, stops it through its spec and waits for Completed. Logs and
+outputs stay in the printed directory.
+"""
+
+from __future__ import annotations
+
+import base64
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from lucid_devstack.operator_proc import STANDIN_RECORDER, OperatorProcess
+from lucid_devstack.proc import StackError
+from lucid_devstack.stack import Stack
+
+REPO = Path(__file__).resolve().parents[2]
+NAMESPACE = "lucid-demo"
+RECORD_SECONDS = 10
+
+
+def say(message: str) -> None:
+    print(f"\n==> {message}", flush=True)
+
+
+def _secret(name: str, data: dict[str, str]) -> str:
+    return yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NAMESPACE},
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
+    })
+
+
+def session_manifest(stack: Stack) -> dict[str, Any]:
+    manifest = yaml.safe_load((REPO / "examples" / "session.yaml").read_text())
+    target = manifest["spec"]["target"]
+    target["port"] = stack.desktop.rdp_port
+    target["tls"]["fingerprintSha256"] = stack.desktop.tls_fingerprint_sha256
+    manifest["spec"]["storage"]["endpoint"] = stack.minio.endpoint
+    return manifest
+
+
+def wait_phase(stack: Stack, phase: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        current = stack.kubectl("get", "rsess", "demo", "-n", NAMESPACE,
+                                "-o", "jsonpath={.status.phase}").stdout
+        if current == phase:
+            return
+        time.sleep(1)
+    raise StackError(f"session never reached {phase} within {timeout:.0f}s")
+
+
+def run(stack: Stack) -> None:
+    say(f"local stack up in {stack.timings['total']:.1f}s (state and logs in {stack.workdir})")
+    print(stack.kubectl("version").stdout)
+    say("installing the RecordingSession CRD")
+    print(stack.kubectl("apply", "-f", str(REPO / "crds")).stdout)
+    stack.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                  "crd/recordingsessions.lucid.dev")
+
+    say("starting the operator")
+    operator = OperatorProcess(stack, stack.workdir / "logs" / "operator.log",
+                               settings={"LUCID_RECORDER_COMMAND": STANDIN_RECORDER,
+                                         "LUCID_TERMINATION_GRACE_SECONDS": "10"}).start()
+    try:
+        say("creating the namespace and the Secrets (RDP login, MinIO keys, recipient key)")
+        stack.kubectl("create", "namespace", NAMESPACE)
+        for name, data in {
+            "rdp-login": {"username": stack.desktop.username, "password": stack.desktop.password},
+            "minio-creds": {"accessKey": stack.minio.access_key,
+                            "secretKey": stack.minio.secret_key},
+            "auditor-public-key": {"publicKey": "demo placeholder"},
+        }.items():
+            print(stack.kubectl("apply", "-f", "-", input_text=_secret(name, data)).stdout,
+                  end="")
+
+        say("kubectl apply -f examples/session.yaml")
+        print(stack.kubectl("apply", "-f", "-",
+                            input_text=yaml.safe_dump(session_manifest(stack))).stdout)
+        wait_phase(stack, "Recording", timeout=90)
+        print(stack.kubectl("get", "rsess", "-n", NAMESPACE, "-o", "wide").stdout)
+        say(f"recording for {RECORD_SECONDS}s")
+        time.sleep(RECORD_SECONDS)
+
+        say("stopping through the spec (spec.state: Stopped)")
+        stack.kubectl("patch", "rsess", "demo", "-n", NAMESPACE, "--type=merge",
+                      "-p", '{"spec":{"state":"Stopped"}}')
+        wait_phase(stack, "Completed", timeout=90)
+        print(stack.kubectl("get", "rsess", "-n", NAMESPACE, "-o", "wide").stdout)
+        print(stack.kubectl("describe", "rsess", "demo", "-n", NAMESPACE).stdout)
+    finally:
+        operator.stop()
+    say(f"done; logs are under {stack.workdir / 'logs'} and {stack.workdir}")
+
+
+def main() -> int:
+    stack = Stack.create(REPO / "out" / f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
+    try:
+        stack.start()
+        run(stack)
+    except StackError as exc:
+        print(f"demo failed: {exc}", file=sys.stderr)
+        if stack.workdir.exists():
+            print(stack.log_report(), file=sys.stderr)
+        return 1
+    finally:
+        stack.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Fixtures for end-to-end tests: CRD installed, the real operator running, a namespace."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client, config
+
+from lucid_devstack.operator_proc import STANDIN_RECORDER, OperatorProcess
+from lucid_devstack.stack import Stack
+from lucid_operator.api import GROUP, PLURAL
+from tests.e2e.support import Sessions, has_default_sa, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="session")
+def api(stack: Stack) -> client.ApiClient:
+    return config.new_client_from_config(config_file=str(stack.kube.kubeconfig))
+
+
+@pytest.fixture(scope="session")
+def crd(stack: Stack) -> None:
+    stack.kubectl("apply", "-f", str(REPO / "crds"))
+    stack.kubectl("wait", "--for=condition=Established", "--timeout=60s",
+                  f"crd/{PLURAL}.{GROUP}")
+
+
+@pytest.fixture(scope="module")
+def operator(stack: Stack, crd: None, tmp_path_factory: pytest.TempPathFactory
+             ) -> Iterator[OperatorProcess]:
+    running = OperatorProcess(
+        stack, tmp_path_factory.mktemp("operator") / "operator.log",
+        settings={
+            "LUCID_RECORDER_COMMAND": STANDIN_RECORDER,
+            "LUCID_TERMINATION_GRACE_SECONDS": "10",
+            "LUCID_RETRY_BACKOFF_SECONDS": "1",
+            "LUCID_RETRY_BACKOFF_MAX_SECONDS": "4",
+            "LUCID_DELETE_TIMEOUT_SECONDS": "30",
+        },
+    ).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def sessions(stack: Stack, api: client.ApiClient, crd: None) -> Iterator[Sessions]:
+    namespace = f"e2e-{uuid.uuid4().hex[:8]}"
+    client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
+    wait_for(lambda: has_default_sa(api, namespace), 30, f"default SA in {namespace}")
+    made = Sessions(stack, api, namespace)
+    made.standard_secrets()
+    yield made
