@@ -12,9 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageChops
+
 from lucid_devstack.desktop import Desktop
 from lucid_devstack.proc import Proc, port_open
-from PIL import Image, ImageChops
 
 pytestmark = pytest.mark.stack
 

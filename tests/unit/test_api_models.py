@@ -8,6 +8,8 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel, ValidationError
+
 from lucid_operator.api import (
     API_VERSION,
     KIND,
@@ -20,7 +22,6 @@ from lucid_operator.api import (
     TlsMode,
     human_bytes,
 )
-from pydantic import BaseModel, ValidationError
 
 FINGERPRINT = ":".join(["AB"] * 32)
 

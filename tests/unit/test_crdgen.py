@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import BaseModel, Field
+
 from lucid_operator.api import (
     CATEGORIES,
     GROUP,
@@ -17,7 +19,6 @@ from lucid_operator.api import (
     RecordingSessionSpec,
     crdgen,
 )
-from pydantic import BaseModel, Field
 
 REPO = Path(__file__).resolve().parents[2]
 
