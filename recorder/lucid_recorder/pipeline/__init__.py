@@ -1,0 +1,1 @@
+"""The recorder's pipeline: capture → chunk → compress → encrypt → store."""

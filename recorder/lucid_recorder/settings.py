@@ -1,0 +1,35 @@
+"""Recorder settings: what the operator put in the pod, read with pydantic-settings.
+
+The env var names come from contract.py, which the operator's pod builder
+uses too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lucid_recorder import contract
+
+
+class RecorderSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=contract.ENV_PREFIX, extra="ignore")
+
+    session_name: str = Field(description="Name of the RecordingSession this pod records.")
+    session_namespace: str = Field(description="Its namespace.")
+    session_uid: str = Field(description="Its UID: binds every chunk to this session.")
+    # pydantic-settings reads dict fields from the environment as JSON.
+    session_spec: dict[str, Any] = Field(description="The session spec (no secrets).")
+    rdp_username: SecretStr = Field(description="RDP user name (from a secretKeyRef).")
+    rdp_password: SecretStr = Field(description="RDP password (from a secretKeyRef).")
+    storage_access_key: SecretStr = Field(description="S3 access key (from a secretKeyRef).")
+    storage_secret_key: SecretStr = Field(description="S3 secret key (from a secretKeyRef).")
+    spool_dir: str = Field(contract.SPOOL_DIR, description="Where sealed chunks wait for upload.")
+    recipient_key_dir: str = Field(contract.RECIPIENT_KEY_DIR,
+                                   description="Mounted recipient public key.")
+    status_interval_seconds: float = Field(
+        5.0, gt=0, description="Least time between two routine status writes.")
+    metrics_port: int = Field(9108, ge=0, le=65535,
+                              description="Port of /metrics and /healthz (0 disables).")
