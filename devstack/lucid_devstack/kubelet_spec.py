@@ -1,0 +1,657 @@
+"""What a pod spec asks of the local kubelet: env, volumes, identity, and the wrapper.
+
+A container runs as `unshare --mount` + a root shell script (stage 1) that bind-mounts
+the pod's volumes, hides the kubelet's own credentials and makes / read-only if asked,
+then `setpriv` drops to the pod's user and a second tiny shell (stage 2) loads the
+container's environment from stdin and execs the command. The environment travels on
+stdin rather than in argv (visible in `ps`) or in the root stages' environment (where
+LD_PRELOAD and friends would run pod-chosen code with the kubelet's privileges).
+"""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import json
+import os
+import pwd
+import re
+import shlex
+import shutil
+import stat
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lucid_devstack.kubelet_api import Api, ApiError
+from lucid_devstack.proc import StackError
+
+CONFIG_ERROR = "CreateContainerConfigError"
+CREATING = "ContainerCreating"
+HOST_IP = "127.0.0.1"
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# containerd's default capability set for root containers.
+DEFAULT_CAPS = ("chown", "dac_override", "fsetid", "fowner", "mknod", "net_raw", "setgid",
+                "setuid", "setfcap", "setpcap", "net_bind_service", "sys_chroot", "kill",
+                "audit_write")
+SUPPORTED_VOLUMES = ("secret", "configMap", "emptyDir", "projected", "downwardAPI", "hostPath")
+_SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MAP_FIELD = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
+
+
+class ConfigError(Exception):
+    """The container cannot start yet; shown as its waiting reason and retried."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+class Unsupported(Exception):
+    """The pod needs something the local kubelet does not implement: it fails for good."""
+
+
+@dataclass(frozen=True)
+class Tools:
+    unshare: str
+    mount: str
+    setpriv: str
+    nsenter: str
+    sh: str = "/bin/sh"
+
+    @classmethod
+    def find(cls) -> Tools:
+        found = {name: shutil.which(name, path=SYSTEM_PATH)
+                 for name in ("unshare", "mount", "setpriv", "nsenter")}
+        missing = [name for name, path in found.items() if path is None]
+        if missing:
+            raise StackError(f"local kubelet needs util-linux tools: {', '.join(missing)}")
+        return cls(**{name: str(path) for name, path in found.items()})
+
+
+def pod_label(pod: Mapping[str, Any]) -> str:
+    """The real kubelet's format.Pod: name_namespace(uid)."""
+    meta = pod["metadata"]
+    return f"{meta['name']}_{meta['namespace']}({meta['uid']})"
+
+
+def check_supported(pod: Mapping[str, Any]) -> None:
+    """Refuse, once and loudly, what this kubelet cannot do rather than half-doing it."""
+    spec = pod["spec"]
+    if spec.get("initContainers"):
+        raise Unsupported("init containers are not supported by the local kubelet")
+    for volume in spec.get("volumes") or []:
+        kinds = [k for k in volume if k != "name"]
+        if not any(k in SUPPORTED_VOLUMES for k in kinds):
+            raise Unsupported(f"volume {volume['name']!r} of type {'/'.join(kinds)} is not "
+                              f"supported by the local kubelet ({', '.join(SUPPORTED_VOLUMES)})")
+        for source in (volume.get("projected") or {}).get("sources") or []:
+            for kind in source:
+                if kind not in ("secret", "configMap", "downwardAPI", "serviceAccountToken"):
+                    raise Unsupported(f"projected source {kind} in volume {volume['name']!r} "
+                                      "is not supported by the local kubelet")
+    for container in spec["containers"]:
+        if not container.get("command"):
+            raise Unsupported(f"container {container['name']!r} has no command: the local "
+                              "kubelet ignores images, so it cannot run an image's entrypoint")
+        for probe_kind in ("livenessProbe", "readinessProbe", "startupProbe"):
+            probe = container.get(probe_kind)
+            if probe and not any(k in probe for k in ("httpGet", "tcpSocket", "exec")):
+                raise Unsupported(f"{probe_kind} of container {container['name']!r}: only "
+                                  "httpGet, tcpSocket and exec probes are supported")
+        for var in container.get("env") or []:
+            source = var.get("valueFrom") or {}
+            if "resourceFieldRef" in source or "fileKeyRef" in source:
+                raise Unsupported(f"env {var['name']!r}: only value, secretKeyRef, "
+                                  "configMapKeyRef and fieldRef are supported")
+
+
+class ObjectReader:
+    """Secrets and ConfigMaps of one namespace, read with the node identity, cached per use."""
+
+    def __init__(self, api: Api, namespace: str) -> None:
+        self.api = api
+        self.namespace = namespace
+        self._cache: dict[tuple[str, str], dict[str, bytes] | None] = {}
+
+    def _read(self, kind: str, name: str) -> dict[str, bytes] | None:
+        key = (kind, name)
+        if key not in self._cache:
+            plural = "secrets" if kind == "secret" else "configmaps"
+            try:
+                obj = self.api.get_or_none(f"/api/v1/namespaces/{self.namespace}/{plural}/{name}")
+            except ApiError as exc:
+                # 403 right after binding is normal: the Node authorizer learns of the
+                # pod -> object edge a moment later. Retried like any other failure.
+                raise ConfigError(CONFIG_ERROR, f'cannot read {kind} "{name}": {exc}') from None
+            if obj is None:
+                self._cache[key] = None
+            elif kind == "secret":
+                self._cache[key] = {k: base64.b64decode(v)
+                                    for k, v in (obj.get("data") or {}).items()}
+            else:
+                data = {k: v.encode() for k, v in (obj.get("data") or {}).items()}
+                data.update({k: base64.b64decode(v)
+                             for k, v in (obj.get("binaryData") or {}).items()})
+                self._cache[key] = data
+        return self._cache[key]
+
+    def secret(self, name: str) -> dict[str, bytes] | None:
+        return self._read("secret", name)
+
+    def config_map(self, name: str) -> dict[str, bytes] | None:
+        return self._read("configmap", name)
+
+
+def field_value(pod: Mapping[str, Any], path: str) -> str:
+    meta, spec = pod["metadata"], pod["spec"]
+    simple = {
+        "metadata.name": meta.get("name", ""),
+        "metadata.namespace": meta.get("namespace", ""),
+        "metadata.uid": meta.get("uid", ""),
+        "spec.nodeName": spec.get("nodeName", ""),
+        "spec.serviceAccountName": spec.get("serviceAccountName", ""),
+        # Host networking: every pod shares the host's loopback address.
+        "status.podIP": HOST_IP,
+        "status.hostIP": HOST_IP,
+        "status.podIPs": HOST_IP,
+        "status.hostIPs": HOST_IP,
+    }
+    if path in simple:
+        return str(simple[path])
+    if path in ("metadata.labels", "metadata.annotations"):
+        values = meta.get(path.split(".")[1]) or {}
+        return "\n".join(f"{k}={json.dumps(v)}" for k, v in sorted(values.items()))
+    match = _MAP_FIELD.match(path)
+    if match:
+        return str((meta.get(match.group(1)) or {}).get(match.group(2), ""))
+    raise Unsupported(f"fieldRef {path!r} is not supported by the local kubelet")
+
+
+def expand(text: str, env: Mapping[str, str]) -> str:
+    """Kubernetes $(VAR) expansion: unknown references stay as written, $$ escapes."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] == "$" and i + 1 < len(text):
+            if text[i + 1] == "$":
+                out.append("$")
+                i += 2
+                continue
+            if text[i + 1] == "(":
+                end = text.find(")", i + 2)
+                if end != -1:
+                    name = text[i + 2:end]
+                    out.append(env[name] if name in env else text[i:end + 1])
+                    i = end + 1
+                    continue
+        out.append(text[i])
+        i += 1
+    return "".join(out)
+
+
+def _decode(value: bytes) -> str:
+    # surrogateescape round-trips arbitrary secret bytes through str to the process.
+    return value.decode("utf-8", errors="surrogateescape")
+
+
+def container_env(pod: Mapping[str, Any], container: Mapping[str, Any], reader: ObjectReader,
+                  base: Mapping[str, str]) -> dict[str, str]:
+    """The container's environment; ConfigError names what is missing, like the kubelet."""
+    namespace = pod["metadata"]["namespace"]
+    env = dict(base)
+    for source in container.get("envFrom") or []:
+        prefix = source.get("prefix", "")
+        if "secretRef" in source:
+            ref, kind, data = source["secretRef"], "secret", reader.secret(
+                source["secretRef"]["name"])
+        else:
+            ref, kind, data = source["configMapRef"], "configmap", reader.config_map(
+                source["configMapRef"]["name"])
+        if data is None:
+            if ref.get("optional"):
+                continue
+            raise ConfigError(CONFIG_ERROR, f'{kind} "{ref["name"]}" not found')
+        for key, value in data.items():
+            env[prefix + key] = _decode(value)
+    for var in container.get("env") or []:
+        name = var["name"]
+        source = var.get("valueFrom")
+        if source is None:
+            env[name] = expand(var.get("value", ""), env)
+        elif "fieldRef" in source:
+            env[name] = field_value(pod, source["fieldRef"]["fieldPath"])
+        else:
+            is_secret = "secretKeyRef" in source
+            ref = source["secretKeyRef"] if is_secret else source["configMapKeyRef"]
+            data = reader.secret(ref["name"]) if is_secret else reader.config_map(ref["name"])
+            if data is None:
+                if ref.get("optional"):
+                    continue
+                kind = "secret" if is_secret else "configmap"
+                raise ConfigError(CONFIG_ERROR, f'{kind} "{ref["name"]}" not found')
+            if ref["key"] not in data:
+                if ref.get("optional"):
+                    continue
+                kind = "Secret" if is_secret else "ConfigMap"
+                raise ConfigError(CONFIG_ERROR, f"couldn't find key {ref['key']} in "
+                                                f"{kind} {namespace}/{ref['name']}")
+            env[name] = _decode(data[ref["key"]])
+    env.setdefault("HOME", "/")
+    return env
+
+
+# --- volumes ---------------------------------------------------------------------------
+
+
+@dataclass
+class Volumes:
+    dirs: dict[str, Path]
+    # Wall-clock time after which the projected tokens must be requested again.
+    refresh_at: float = float("inf")
+
+
+def _parse_time(text: str) -> float:
+    return float(calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")))
+
+
+def _mode(value: Any, default: int) -> int:
+    return int(value) if value is not None else default
+
+
+class VolumeBuilder:
+    """Materialises a pod's volumes as directories under `root`, one per volume."""
+
+    def __init__(self, pod: Mapping[str, Any], reader: ObjectReader, api: Api, root: Path) -> None:
+        self.pod = pod
+        self.reader = reader
+        self.api = api
+        self.root = root
+        security = pod["spec"].get("securityContext") or {}
+        self.fs_group: int | None = security.get("fsGroup")
+        # Like the kubelet: a token file belongs to the pod's user when all containers
+        # share one, so a defaultMode of 0600 still lets that user read it.
+        users = {(c.get("securityContext") or {}).get("runAsUser", security.get("runAsUser"))
+                 for c in pod["spec"]["containers"]}
+        self.token_owner: int | None = users.pop() if len(users) == 1 else None
+        self.run_as_user: int | None = security.get("runAsUser")
+
+    def build(self, tokens_only: bool = False) -> Volumes:
+        self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+        result = Volumes({})
+        for volume in self.pod["spec"].get("volumes") or []:
+            name = volume["name"]
+            has_token = any("serviceAccountToken" in s
+                            for s in (volume.get("projected") or {}).get("sources") or [])
+            if tokens_only and not has_token:
+                continue
+            try:
+                result.dirs[name] = self._one(volume, result)
+            except ConfigError as exc:
+                raise ConfigError(CREATING, f'MountVolume.SetUp failed for volume "{name}" : '
+                                            f"{exc.message}") from None
+        return result
+
+    def _one(self, volume: Mapping[str, Any], result: Volumes) -> Path:
+        if "hostPath" in volume:
+            return self._host_path(volume["hostPath"])
+        target = self.root / volume["name"]
+        target.mkdir(mode=0o755, exist_ok=True)
+        if "emptyDir" in volume:
+            # World-writable like the kubelet's emptyDir, owned by the pod's user/fsGroup.
+            target.chmod(0o2777 if self.fs_group is not None else 0o777)
+            os.chown(target, self.run_as_user if self.run_as_user is not None else -1,
+                     self.fs_group if self.fs_group is not None else -1)
+            return target
+        files: dict[str, tuple[bytes, int]] = {}
+        token_files: set[str] = set()
+        if "secret" in volume:
+            source = volume["secret"]
+            files = self._keyed("secret", source.get("secretName", ""), source,
+                                _mode(source.get("defaultMode"), 0o644))
+        elif "configMap" in volume:
+            source = volume["configMap"]
+            files = self._keyed("configmap", source["name"], source,
+                                _mode(source.get("defaultMode"), 0o644))
+        elif "downwardAPI" in volume:
+            source = volume["downwardAPI"]
+            files = self._downward(source.get("items") or [],
+                                   _mode(source.get("defaultMode"), 0o644))
+        else:
+            projected = volume["projected"]
+            default = _mode(projected.get("defaultMode"), 0o644)
+            for source in projected.get("sources") or []:
+                if "secret" in source:
+                    files.update(self._keyed("secret", source["secret"]["name"],
+                                             source["secret"], default))
+                elif "configMap" in source:
+                    files.update(self._keyed("configmap", source["configMap"]["name"],
+                                             source["configMap"], default))
+                elif "downwardAPI" in source:
+                    files.update(self._downward(source["downwardAPI"].get("items") or [],
+                                                default))
+                else:
+                    token_source = source["serviceAccountToken"]
+                    token, refresh_at = self._token(token_source)
+                    files[token_source["path"]] = (token.encode(), _mode(
+                        token_source.get("mode"), default))
+                    token_files.add(token_source["path"])
+                    result.refresh_at = min(result.refresh_at, refresh_at)
+        _write_files(target, files, self.fs_group,
+                     {p: self.token_owner for p in token_files if self.token_owner is not None})
+        return target
+
+    def _host_path(self, source: Mapping[str, Any]) -> Path:
+        path = Path(source["path"])
+        kind = source.get("type") or ""
+        if kind == "DirectoryOrCreate":
+            path.mkdir(mode=0o755, parents=True, exist_ok=True)
+        elif kind == "FileOrCreate" and not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o644)
+        elif kind == "Directory" and not path.is_dir():
+            raise ConfigError(CREATING, f"hostPath type check failed: {path} is not a directory")
+        elif kind == "File" and not path.is_file():
+            raise ConfigError(CREATING, f"hostPath type check failed: {path} is not a file")
+        return path
+
+    def _keyed(self, kind: str, name: str, source: Mapping[str, Any],
+               default_mode: int) -> dict[str, tuple[bytes, int]]:
+        data = self.reader.secret(name) if kind == "secret" else self.reader.config_map(name)
+        optional = bool(source.get("optional"))
+        if data is None:
+            if optional:
+                return {}
+            raise ConfigError(CREATING, f'{kind} "{name}" not found')
+        items = source.get("items")
+        if not items:
+            return {key: (value, default_mode) for key, value in data.items()}
+        files: dict[str, tuple[bytes, int]] = {}
+        for item in items:
+            if item["key"] not in data:
+                if optional:
+                    continue
+                what = "config" if kind == "configmap" else "secret"
+                raise ConfigError(CREATING, f"references non-existent {what} key: {item['key']}")
+            files[item["path"]] = (data[item["key"]], _mode(item.get("mode"), default_mode))
+        return files
+
+    def _downward(self, items: Iterable[Mapping[str, Any]],
+                  default_mode: int) -> dict[str, tuple[bytes, int]]:
+        files: dict[str, tuple[bytes, int]] = {}
+        for item in items:
+            if "fieldRef" not in item:
+                raise Unsupported(f"downwardAPI item {item['path']!r}: only fieldRef is "
+                                  "supported by the local kubelet")
+            value = field_value(self.pod, item["fieldRef"]["fieldPath"])
+            files[item["path"]] = (value.encode(), _mode(item.get("mode"), default_mode))
+        return files
+
+    def _token(self, source: Mapping[str, Any]) -> tuple[str, float]:
+        meta, spec = self.pod["metadata"], self.pod["spec"]
+        account = spec.get("serviceAccountName") or "default"
+        request_spec: dict[str, Any] = {
+            "expirationSeconds": int(source.get("expirationSeconds") or 3600),
+            "boundObjectRef": {"apiVersion": "v1", "kind": "Pod",
+                               "name": meta["name"], "uid": meta["uid"]},
+        }
+        if source.get("audience"):
+            request_spec["audiences"] = [source["audience"]]
+        try:
+            answer = self.api.call(
+                "POST", f"/api/v1/namespaces/{meta['namespace']}/serviceaccounts/{account}/token",
+                body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                      "spec": request_spec})
+        except ApiError as exc:
+            raise ConfigError(CREATING, f"failed to fetch token: {exc}") from None
+        status = answer.get("status") or {}
+        now = time.time()
+        expires = _parse_time(status["expirationTimestamp"])
+        # The kubelet's rule: refresh at 80% of the lifetime, and at least daily.
+        return str(status["token"]), now + min(0.8 * max(expires - now, 0.0), 86400.0)
+
+
+def _write_files(root: Path, files: Mapping[str, tuple[bytes, int]], fs_group: int | None,
+                 owners: Mapping[str, int]) -> None:
+    for rel, (content, mode) in files.items():
+        path = root / rel
+        resolved = path.resolve()
+        if resolved == root.resolve() or not resolved.is_relative_to(root.resolve()):
+            raise Unsupported(f"volume item path {rel!r} escapes its volume")
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+        # Write beside and rename, so a refreshed token never appears half-written;
+        # 0600 until the final owner and mode are set.
+        scratch = path.with_name(f".{path.name}.tmp")
+        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(content)
+        if fs_group is not None:
+            os.chown(scratch, -1, fs_group)
+            mode |= 0o440
+        if rel in owners:
+            os.chown(scratch, owners[rel], -1)
+        scratch.chmod(mode & 0o7777)
+        os.replace(scratch, path)
+
+
+# --- identity ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identity:
+    uid: int | None
+    gid: int | None
+    groups: tuple[int, ...]
+    read_only_root: bool
+    no_new_privs: bool
+    caps: tuple[str, ...] | None  # None keeps every capability (privileged)
+
+
+def identity(pod: Mapping[str, Any], container: Mapping[str, Any]) -> Identity:
+    pod_sc = pod["spec"].get("securityContext") or {}
+    sc = container.get("securityContext") or {}
+
+    def pick(key: str) -> Any:
+        return sc[key] if sc.get(key) is not None else pod_sc.get(key)
+
+    uid, gid = pick("runAsUser"), pick("runAsGroup")
+    where = f'(pod: "{pod_label(pod)}", container: {container["name"]})'
+    if pick("runAsNonRoot"):
+        if uid is None:
+            # The image is ignored, so "the image's user" is always root.
+            raise ConfigError(CONFIG_ERROR, f"container has runAsNonRoot and image will run "
+                                            f"as root {where}")
+        if int(uid) == 0:
+            raise ConfigError(CONFIG_ERROR, f"container's runAsUser breaks non-root policy "
+                                            f"{where}")
+    if uid is not None and gid is None:
+        # containerd takes the primary group from the image's /etc/passwd, else 0; the
+        # host's passwd stands in for the image's.
+        try:
+            gid = pwd.getpwuid(int(uid)).pw_gid
+        except KeyError:
+            gid = 0
+    groups = [int(g) for g in ([pod_sc["fsGroup"]] if pod_sc.get("fsGroup") is not None
+                               else []) + list(pod_sc.get("supplementalGroups") or [])]
+    caps: tuple[str, ...] | None = None
+    if not sc.get("privileged"):
+        wanted = (sc.get("capabilities") or {})
+        drop = {c.lower().removeprefix("cap_") for c in wanted.get("drop") or []}
+        add = {c.lower().removeprefix("cap_") for c in wanted.get("add") or []}
+        base = set() if "all" in drop else set(DEFAULT_CAPS) - drop
+        caps = tuple(sorted(base | (add - {"all"})))
+    return Identity(
+        uid=None if uid is None else int(uid),
+        gid=None if gid is None else int(gid),
+        groups=tuple(dict.fromkeys(groups)),
+        read_only_root=bool(sc.get("readOnlyRootFilesystem")),
+        no_new_privs=sc.get("allowPrivilegeEscalation") is False,
+        caps=caps,
+    )
+
+
+def setpriv_args(tools: Tools, ident: Identity) -> list[str]:
+    args = [tools.setpriv]
+    if ident.uid is not None:
+        args.append(f"--reuid={ident.uid}")
+    if ident.gid is not None:
+        args.append(f"--regid={ident.gid}")
+    if ident.groups:
+        args.append("--groups=" + ",".join(str(g) for g in ident.groups))
+    else:
+        args.append("--clear-groups")
+    if ident.caps is not None:
+        args.append("--inh-caps=-all")
+        args.append("--bounding-set=" + ",".join(["-all", *(f"+{c}" for c in ident.caps)]))
+    if ident.no_new_privs:
+        args.append("--no-new-privs")
+    return args
+
+
+# --- the wrapper -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: Path
+    target: str
+    read_only: bool
+
+
+def container_mounts(container: Mapping[str, Any], volumes: Mapping[str, Path],
+                     env: Mapping[str, str]) -> list[Mount]:
+    mounts = []
+    for spec in container.get("volumeMounts") or []:
+        source = volumes[spec["name"]]
+        sub = spec.get("subPath") or expand(spec.get("subPathExpr") or "", env)
+        if sub:
+            source = source / sub
+            if not source.exists():
+                # The kubelet creates a missing subPath as a directory in the volume.
+                source.mkdir(mode=0o755, parents=True, exist_ok=True)
+        mounts.append(Mount(source, spec["mountPath"], bool(spec.get("readOnly"))))
+    return mounts
+
+
+def _inside(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
+Exposure = tuple[str, tuple[str, ...]]
+
+
+def runtime_exposures(paths: Iterable[str]) -> tuple[Exposure, ...]:
+    """Where the pods' runtime (the venv's interpreter) sits under a non-traversable dir.
+
+    Here /root is 0700 and pyenv's Python lives in it, so a non-root container could not
+    even exec the venv's python. Each result is (dir to cover with an empty tmpfs, paths
+    to bind back into it); this also hides the rest of that dir (e.g. /root/.kube).
+    """
+    covers: dict[str, list[str]] = {}
+    for path in _outermost(str(Path(p).resolve()) for p in paths):
+        for ancestor in reversed(Path(path).parents):
+            if str(ancestor) != "/" and not ancestor.stat().st_mode & stat.S_IXOTH:
+                covers.setdefault(str(ancestor), []).append(path)
+                break
+    return tuple((cover, tuple(exposed)) for cover, exposed in sorted(covers.items()))
+
+
+STAGE2 = 'unset OLDPWD\neval "$(/bin/cat)" || exit 128\nexec </dev/null\nexec "$@"'
+
+
+def stage1_script(tools: Tools, mounts: Iterable[Mount], mask_dirs: Iterable[Path],
+                  mask_files: Iterable[Path], ident: Identity, working_dir: str | None,
+                  exposures: Iterable[Exposure] = ()) -> str:
+    """The root half of the wrapper; every interpolated value goes through shlex.quote."""
+    q = shlex.quote
+    mount = q(tools.mount)
+    mounts = list(mounts)
+    lines = ['die() { echo "lucid local kubelet: $*" >&2; exit 128; }']
+    covered: list[str] = []
+    for cover, exposed in exposures:
+        if len(exposed) > 5 or any(_inside(str(m.source), cover) for m in mounts):
+            continue  # the cover would hide a volume; non-root pods may then lack Python
+        covered.append(cover)
+        # Open what must stay visible first: /proc/self/fd/N still reaches it once the
+        # tmpfs covers its path (dash redirects only fds 0-9, hence at most five).
+        for fd, path in enumerate(exposed, start=5):
+            lines.append(f"exec {fd}< {q(path)} || die {q('cannot open ' + path)}")
+        lines.append(f"{mount} -t tmpfs -o mode=0755,size=1m lucid-runtime {q(cover)} "
+                     f"|| die {q('cannot cover ' + cover)}")
+        for fd, path in enumerate(exposed, start=5):
+            lines.append(f"mkdir -p {q(path)} && {mount} --no-canonicalize --bind "
+                         f"/proc/self/fd/{fd} {q(path)} && {mount} -o remount,bind,ro "
+                         f"{q(path)} && exec {fd}<&- || die {q('cannot expose ' + path)}")
+    for m in mounts:
+        # A bind mount needs an existing target. Outside a covered dir this creates the
+        # mount point on the HOST (a known, documented side effect).
+        if m.source.is_dir():
+            lines.append(f"mkdir -p {q(m.target)} || die {q('cannot create ' + m.target)}")
+        else:
+            parent = str(Path(m.target).parent)
+            lines.append(f"[ -e {q(m.target)} ] || {{ mkdir -p {q(parent)} && "
+                         f": > {q(m.target)}; }} || die {q('cannot create ' + m.target)}")
+        lines.append(f"{mount} --bind {q(str(m.source))} {q(m.target)} "
+                     f"|| die {q('cannot mount ' + m.target)}")
+        if m.read_only:
+            lines.append(f"{mount} -o remount,bind,ro {q(m.target)} "
+                         f"|| die {q('cannot make ' + m.target + ' read-only')}")
+    targets = [m.target for m in mounts]
+    # The kubelet's keys and every pod's volumes must be invisible in here. Masks go
+    # on after the binds (whose sources they may hide) and never over a mount target.
+    masked: list[str] = list(covered)
+    for directory in _outermost(str(d) for d in mask_dirs if Path(d).is_dir()):
+        if directory == "/" or any(_inside(t, directory) for t in targets) or (
+                working_dir and _inside(working_dir, directory)) or any(
+                _inside(directory, c) for c in covered):
+            continue
+        masked.append(directory)
+        lines.append(f"{mount} -t tmpfs -o ro,size=4k,mode=0755 lucid-masked {q(directory)} "
+                     f"|| die {q('cannot mask ' + directory)}")
+    for file in mask_files:
+        if Path(file).is_file() and not any(_inside(str(file), d) for d in masked):
+            lines.append(f"{mount} --bind /dev/null {q(str(file))} "
+                         f"|| die {q('cannot mask ' + str(file))}")
+    if ident.read_only_root:
+        lines.append(f"{mount} -o remount,bind,ro / || die 'cannot make / read-only'")
+        for cover in covered:
+            lines.append(f"{mount} -o remount,ro {q(cover)} "
+                         f"|| die {q('cannot make ' + cover + ' read-only')}")
+    cwd = working_dir or "/"
+    lines.append(f"cd {q(cwd)} || die {q('no working directory ' + cwd)}")
+    privs = " ".join(q(a) for a in setpriv_args(tools, ident))
+    lines.append(f'exec {privs} -- {q(tools.sh)} -c {q(STAGE2)} lucid-container "$@"')
+    return "\n".join(lines) + "\n"
+
+
+def _outermost(directories: Iterable[str]) -> list[str]:
+    chosen: list[str] = []
+    for directory in sorted({os.path.normpath(d) for d in directories}, key=len):
+        if not any(_inside(directory, c) for c in chosen):
+            chosen.append(directory)
+    return chosen
+
+
+def env_script(env: Mapping[str, str]) -> tuple[bytes, list[str]]:
+    """Stage 2's input, plus the names it had to skip (not valid shell variable names)."""
+    lines, skipped = [], []
+    for name, value in env.items():
+        if _SHELL_NAME.match(name):
+            lines.append(f"export {name}={shlex.quote(value)}")
+        else:
+            skipped.append(name)
+    return ("\n".join(lines) + "\n").encode("utf-8", errors="surrogateescape"), skipped
+
+
+def wrapper_argv(tools: Tools, stage1: str, command: list[str]) -> list[str]:
+    return [tools.unshare, "--mount", "--propagation", "private", "--",
+            tools.sh, "-c", stage1, "lucid-container", *command]
+
+
+def exec_probe_argv(tools: Tools, pid: int, ident: Identity, command: list[str]) -> list[str]:
+    """An exec probe joins the container's mount namespace with the container's identity."""
+    return [tools.nsenter, "-t", str(pid), "-m", "--", *setpriv_args(tools, ident), "--",
+            tools.sh, "-c", STAGE2, "lucid-probe", *command]
