@@ -65,8 +65,7 @@ def run(stack: Stack) -> None:
                   "crd/recordingsessions.lucid.dev")
 
     say("starting the operator")
-    operator = OperatorProcess(stack, stack.workdir / "logs" / "operator.log",
-                               settings={"LUCID_RECORDER_COMMAND": STANDIN_RECORDER,
+    operator = OperatorProcess(stack, settings={"LUCID_RECORDER_COMMAND": STANDIN_RECORDER,
                                          "LUCID_TERMINATION_GRACE_SECONDS": "10"}).start()
     try:
         say("creating the namespace and the Secrets (RDP login, MinIO keys, recipient key)")

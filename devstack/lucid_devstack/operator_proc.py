@@ -16,13 +16,15 @@ STANDIN_RECORDER = "python,-m,lucid_devstack.standin_recorder"
 @dataclass
 class OperatorProcess:
     stack: Stack
-    log: Path
+    log: Path | None = None
     settings: dict[str, str] = field(default_factory=dict)
     health_port: int = 0
     metrics_port: int = 0
     proc: Proc | None = None
 
     def start(self, timeout: float = 60.0) -> OperatorProcess:
+        # Kept with the stack's logs, so a failing test shows its tail too.
+        self.log = self.log or self.stack.workdir / "logs" / f"operator-{free_port()}.log"
         self.health_port = self.health_port or free_port()
         self.metrics_port = self.metrics_port or free_port()
         env = {

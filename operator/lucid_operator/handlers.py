@@ -77,9 +77,14 @@ def session_timer(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 
 
 @kopf.on.event(*RESOURCE)
-def track_phase(body: kopf.Body, type: str | None, **_: Any) -> None:
+def track_phase(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
     phase = None if type == "DELETED" else (body.get("status") or {}).get("phase")
     observe_phase(body.metadata.uid or "", phase)
+    # kopf diffs only spec and metadata, so the recorder's status reports
+    # arrive here, as plain events.
+    if type != "DELETED" and reconcile.needs_refresh(_session(body)):
+        _run("refresh", body, memo,
+             lambda kube, settings: reconcile.refresh(kube, settings, _session(body)))
 
 
 @kopf.on.event("", "v1", "pods", labels={"app.kubernetes.io/managed-by": MANAGED_BY})

@@ -32,10 +32,14 @@ def configure_kopf(settings: kopf.OperatorSettings, ours: OperatorSettings) -> N
     settings.networking.connect_timeout = 10
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
-    settings.peering.name = ours.peering_name
+    # Replicas elect an active one through a peering object (the chart creates it
+    # and kopf's peering CRDs); a single replica runs standalone without them.
     settings.peering.standalone = ours.standalone
+    settings.peering.mandatory = not ours.standalone
     settings.peering.priority = ours.priority
     settings.peering.clusterwide = not ours.namespaces
+    if not ours.standalone:
+        settings.peering.name = ours.peering_name
 
 
 def main() -> int:
@@ -62,7 +66,7 @@ def main() -> int:
         namespaces=ours.namespaces,
         standalone=ours.standalone,
         priority=ours.priority,
-        peering_name=ours.peering_name,
+        peering_name=None if ours.standalone else ours.peering_name,
         liveness_endpoint=(f"http://0.0.0.0:{ours.health_port}/healthz"
                            if ours.health_port else None),
         loop=asyncio.new_event_loop(),

@@ -296,6 +296,22 @@ def observe_pod(kube: Kube, settings: OperatorSettings, pod: dict[str, Any],
     return events
 
 
+def needs_refresh(session: dict[str, Any]) -> bool:
+    """The recorder reported capturing, but the phase does not show it yet."""
+    pipeline = _status(session).get("pipeline") or {}
+    return (_phase(session) is Phase.CONNECTING
+            and pipeline.get("state") == contract.PIPELINE_CAPTURING)
+
+
+def refresh(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> list[Event]:
+    """Re-derive the phase from the current pod after the recorder reported progress."""
+    name = _status(session).get("podName")
+    pod = kube.read_pod(session["metadata"]["namespace"], name) if name else None
+    if pod is None:
+        return []
+    return observe_pod(kube, settings, pod, deleted=False)
+
+
 def tick(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> list[Event]:
     """Time-driven work: replacement pods whose backoff ran out, and the max duration."""
     if _phase(session) in TERMINAL_PHASES:

@@ -30,10 +30,9 @@ def crd(stack: Stack) -> None:
 
 
 @pytest.fixture(scope="module")
-def operator(stack: Stack, crd: None, tmp_path_factory: pytest.TempPathFactory
-             ) -> Iterator[OperatorProcess]:
+def operator(stack: Stack, crd: None) -> Iterator[OperatorProcess]:
     running = OperatorProcess(
-        stack, tmp_path_factory.mktemp("operator") / "operator.log",
+        stack,
         settings={
             "LUCID_RECORDER_COMMAND": STANDIN_RECORDER,
             "LUCID_TERMINATION_GRACE_SECONDS": "10",
