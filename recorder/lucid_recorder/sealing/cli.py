@@ -1,0 +1,235 @@
+"""lucid-seal: recipient keys, and verification/decryption of recorded sessions.
+
+    lucid-seal keygen --out-dir DIR
+    lucid-seal verify  SOURCE --private-key FILE [--json]
+    lucid-seal decrypt SOURCE --private-key FILE --out-dir DIR
+
+SOURCE is either the object store (--endpoint, --bucket, --prefix,
+--session NAMESPACE/NAME[/UID]; credentials only from the environment
+variables LUCID_S3_ACCESS_KEY and LUCID_S3_SECRET_KEY, so they never show in
+`ps` or shell history) or a local copy of a session directory (--from-dir,
+holding chunks/*.lrec and manifest.json). Exit status: 0 verified, 1
+verification found problems, 2 the command could not run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+from pydantic import ValidationError
+
+from lucid_recorder.sealing.errors import SealingError
+from lucid_recorder.sealing.keys import keygen, read_private_key, short_fingerprint
+from lucid_recorder.sealing.manifest import Manifest, SessionIdentity
+from lucid_recorder.sealing.verify import Segment, VerifyReport, verify_and_decrypt
+from lucid_recorder.storage.errors import StorageError
+from lucid_recorder.storage.layout import SessionLayout
+from lucid_recorder.storage.store import ObjectStore, make_client, session_uids
+
+ENV_ACCESS_KEY = "LUCID_S3_ACCESS_KEY"
+ENV_SECRET_KEY = "LUCID_S3_SECRET_KEY"
+ENV_KEY_PASSPHRASE = "LUCID_KEY_PASSPHRASE"
+
+
+class CliError(Exception):
+    """A one-line reason the command cannot run."""
+
+
+@dataclass
+class Session:
+    manifest: Manifest | None
+    chunks: Mapping[int, bytes]
+    uid: str | None
+    where: str
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lucid-seal", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("keygen", help="write private.pem (0600) and public.pem")
+    gen.add_argument("--out-dir", type=Path, required=True)
+    gen.add_argument("--passphrase-from-env", action="store_true",
+                     help=f"encrypt private.pem with the passphrase in ${ENV_KEY_PASSPHRASE}")
+
+    for name, text in (("verify", "check a session and print a report"),
+                       ("decrypt", "write the plaintext segments as <seq>.seg files")):
+        cmd = sub.add_parser(name, help=text)
+        cmd.add_argument("--private-key", type=Path, required=True)
+        src = cmd.add_argument_group("source: object store (or --from-dir)")
+        src.add_argument("--endpoint", help="host:port of the S3 API")
+        src.add_argument("--bucket")
+        src.add_argument("--prefix", default="recordings", help="storage.keyPrefix")
+        src.add_argument("--session", help="NAMESPACE/NAME[/UID] of the RecordingSession")
+        src.add_argument("--no-tls", action="store_true", help="plain HTTP")
+        src.add_argument("--ca-file", type=Path, help="CA bundle for HTTPS")
+        src.add_argument("--insecure-skip-verify", action="store_true")
+        local = cmd.add_argument_group("source: local copy")
+        local.add_argument("--from-dir", type=Path,
+                           help="directory with chunks/*.lrec and manifest.json")
+        local.add_argument("--session-uid", help="session UID when there is no manifest")
+        if name == "verify":
+            cmd.add_argument("--json", action="store_true", help="print the report as JSON")
+        else:
+            cmd.add_argument("--out-dir", type=Path, required=True)
+    return parser
+
+
+def _passphrase() -> bytes | None:
+    value = os.environ.get(ENV_KEY_PASSPHRASE)
+    return value.encode() if value else None
+
+
+# -- sources -------------------------------------------------------------------
+
+
+class _DirChunks(Mapping[int, bytes]):
+    def __init__(self, directory: Path) -> None:
+        self._paths: dict[int, Path] = {}
+        for path in directory.glob("*.lrec"):
+            if path.stem.isdigit():
+                self._paths[int(path.stem)] = path
+
+    def __getitem__(self, seq: int) -> bytes:
+        return self._paths[seq].read_bytes()
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(sorted(self._paths))
+
+    def __len__(self) -> int:
+        return len(self._paths)
+
+
+def _from_dir(directory: Path, uid: str | None) -> Session:
+    if not directory.is_dir():
+        raise CliError(f"{directory} is not a directory")
+    manifest_path = directory / "manifest.json"
+    manifest = None
+    if manifest_path.exists():
+        try:
+            manifest = Manifest.from_json(manifest_path.read_bytes())
+        except ValidationError as exc:
+            raise CliError(f"{manifest_path} is not a valid manifest: "
+                           f"{exc.error_count()} errors") from exc
+    chunks_dir = directory / "chunks" if (directory / "chunks").is_dir() else directory
+    return Session(manifest, _DirChunks(chunks_dir), uid, str(directory))
+
+
+def _from_store(args: argparse.Namespace) -> Session:
+    if not (args.endpoint and args.bucket and args.session):
+        raise CliError("give --endpoint, --bucket and --session (or --from-dir)")
+    access, secret = os.environ.get(ENV_ACCESS_KEY), os.environ.get(ENV_SECRET_KEY)
+    if not access or not secret:
+        raise CliError(f"set {ENV_ACCESS_KEY} and {ENV_SECRET_KEY} (credentials are never "
+                       "taken from the command line)")
+    parts = args.session.strip("/").split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise CliError("--session must be NAMESPACE/NAME or NAMESPACE/NAME/UID")
+    client = make_client(args.endpoint, access, secret, secure=not args.no_tls,
+                         ca_file=args.ca_file, insecure_skip_verify=args.insecure_skip_verify)
+    try:
+        if len(parts) == 3:
+            uid = parts[2]
+        else:
+            uids = session_uids(client, args.bucket, args.prefix, parts[0], parts[1])
+            if len(uids) != 1:
+                raise CliError(f"--session {args.session} needs a UID; sessions stored: "
+                               f"{', '.join(uids) or 'none'}")
+            uid = uids[0]
+        layout = SessionLayout(args.prefix, SessionIdentity(namespace=parts[0], name=parts[1],
+                                                            uid=uid))
+        store = ObjectStore(client, args.bucket, layout)
+        manifest = store.get_manifest()
+        chunks = store.chunks()
+    except StorageError as exc:
+        raise CliError(str(exc)) from exc
+    except ValidationError as exc:
+        raise CliError(f"manifest.json is not a valid manifest: {exc.error_count()} errors") \
+            from exc
+    return Session(manifest, chunks, uid, f"s3://{args.bucket}/{layout.root}")
+
+
+def _open(args: argparse.Namespace) -> Session:
+    if args.from_dir is not None:
+        return _from_dir(args.from_dir, args.session_uid)
+    return _from_store(args)
+
+
+# -- commands ------------------------------------------------------------------
+
+
+def _keygen(args: argparse.Namespace) -> int:
+    password = _passphrase() if args.passphrase_from_env else None
+    if args.passphrase_from_env and not password:
+        raise CliError(f"--passphrase-from-env given but ${ENV_KEY_PASSPHRASE} is empty")
+    try:
+        files = keygen(args.out_dir, password)
+    except FileExistsError as exc:
+        raise CliError(str(exc)) from exc
+    print(f"private key: {files.private} (keep it off the cluster)")
+    print(f"public key:  {files.public} (fingerprint {short_fingerprint(files.fingerprint)})")
+    print("store it: kubectl create secret generic <name> "
+          f"--from-file=publicKey={files.public}")
+    return 0
+
+
+def _check(args: argparse.Namespace, sink_dir: Path | None) -> int:
+    key = read_private_key(args.private_key, _passphrase())
+    session = _open(args)
+    if session.manifest is None and session.uid is None:
+        raise CliError(f"{session.where} has no manifest.json: give the session UID "
+                       "(--session NAMESPACE/NAME/UID, or --session-uid)")
+    sink = None
+    if sink_dir is not None:
+        sink_dir.mkdir(parents=True, exist_ok=True)
+        if any(sink_dir.glob("*.seg")):
+            raise CliError(f"{sink_dir} already holds .seg files; use an empty directory")
+
+        def sink(segment: Segment) -> None:
+            (sink_dir / f"{segment.seq:08d}.seg").write_bytes(segment.plaintext)
+
+    report = verify_and_decrypt(session.manifest, session.chunks, key,
+                                session_uid=session.uid, sink=sink)
+    # decrypt writes files; its report goes to stderr like any other diagnostics.
+    _print_report(report, session.where, as_json=getattr(args, "json", False),
+                  out=sys.stdout if sink_dir is None else sys.stderr)
+    if sink_dir is not None:
+        (sink_dir / "verify-report.json").write_text(json.dumps(report.to_dict(), indent=1))
+    return 0 if report.ok else 1
+
+
+def _print_report(report: VerifyReport, where: str, *, as_json: bool, out: TextIO) -> None:
+    if as_json:
+        print(json.dumps({"source": where, **report.to_dict()}, indent=1), file=out)
+        return
+    print(f"source {where}", file=out)
+    for line in report.lines():
+        print(line, file=out)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        # argparse exits on --help and on usage errors; report its status instead.
+        return exc.code if isinstance(exc.code, int) else 2
+    try:
+        if args.command == "keygen":
+            return _keygen(args)
+        return _check(args, args.out_dir if args.command == "decrypt" else None)
+    except (CliError, SealingError, StorageError, OSError) as exc:
+        print(f"lucid-seal {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Storage of sealed chunks: the local spool, MinIO/S3, and the manifest (docs/storage.md)."""
+
+from lucid_recorder.storage.errors import (
+    BucketMissingError,
+    SpoolError,
+    SpoolFull,
+    SpoolMismatchError,
+    StorageAuthError,
+    StorageError,
+    StoragePermissionError,
+    TransientStorageError,
+    UploadMismatchError,
+)
+from lucid_recorder.storage.journal import DropRecord, SessionState
+from lucid_recorder.storage.layout import SessionLayout
+from lucid_recorder.storage.retry import RetriesExhausted, RetryPolicy, retry_call
+from lucid_recorder.storage.spool import PendingChunk, Spool, SpoolPolicy
+from lucid_recorder.storage.store import ChunkObjects, ObjectStore, make_client, translate
+from lucid_recorder.storage.uploader import (
+    DrainResult,
+    manifest_of,
+    publish_manifest,
+    resume,
+    upload_pending,
+)
+
+__all__ = [
+    "BucketMissingError",
+    "ChunkObjects",
+    "DrainResult",
+    "DropRecord",
+    "ObjectStore",
+    "PendingChunk",
+    "RetriesExhausted",
+    "RetryPolicy",
+    "SessionLayout",
+    "SessionState",
+    "Spool",
+    "SpoolError",
+    "SpoolFull",
+    "SpoolMismatchError",
+    "SpoolPolicy",
+    "StorageAuthError",
+    "StorageError",
+    "StoragePermissionError",
+    "TransientStorageError",
+    "UploadMismatchError",
+    "make_client",
+    "manifest_of",
+    "publish_manifest",
+    "resume",
+    "retry_call",
+    "translate",
+    "upload_pending",
+]

@@ -1,0 +1,92 @@
+"""Where a session's objects live in the bucket (docs/storage.md, "Object layout").
+
+    <prefix>/<namespace>/<name>/<uid>/chunks/<seq:08d>.lrec
+    <prefix>/<namespace>/<name>/<uid>/manifest.json
+
+The UID keeps a re-created session of the same name apart from the old one.
+Eight digits keep names in listing order up to 10^8 chunks; beyond that the
+names grow longer and readers sort by the parsed number, never by the name.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from lucid_recorder.sealing.manifest import SessionIdentity
+from lucid_recorder.sealing.sealer import ChunkInfo
+
+CHUNK_CONTENT_TYPE = "application/vnd.lucid.chunk"
+MANIFEST_CONTENT_TYPE = "application/json"
+_CHUNK_NAME = re.compile(r"^(\d{8,20})\.lrec$")
+_META = "lucid-"
+
+
+@dataclass(frozen=True)
+class SessionLayout:
+    prefix: str
+    session: SessionIdentity
+
+    @property
+    def root(self) -> str:
+        s = self.session
+        parts = [p for p in (self.prefix.strip("/"), s.namespace, s.name, s.uid) if p]
+        return "/".join(parts) + "/"
+
+    @property
+    def chunks_prefix(self) -> str:
+        return self.root + "chunks/"
+
+    @property
+    def manifest_key(self) -> str:
+        return self.root + "manifest.json"
+
+    def chunk_key(self, seq: int) -> str:
+        return f"{self.chunks_prefix}{seq:08d}.lrec"
+
+    def parse_chunk_key(self, key: str) -> int | None:
+        """The sequence number in a chunk object's name; None for anything else."""
+        if not key.startswith(self.chunks_prefix):
+            return None
+        match = _CHUNK_NAME.match(key[len(self.chunks_prefix):])
+        return int(match.group(1)) if match else None
+
+
+def chunk_metadata(session_uid: str, info: ChunkInfo) -> dict[str, str]:
+    """User metadata (x-amz-meta-lucid-*) on a chunk object.
+
+    For listing and recovery only; verification trusts the authenticated
+    header, never this.
+    """
+    return {
+        f"{_META}session-uid": session_uid,
+        f"{_META}seq": str(info.seq),
+        f"{_META}epoch": str(info.epoch),
+        f"{_META}start-ns": str(info.start_ns),
+        f"{_META}end-ns": str(info.end_ns),
+        f"{_META}plaintext-bytes": str(info.plaintext_bytes),
+        f"{_META}sealed-bytes": str(info.sealed_bytes),
+        f"{_META}sha256": info.sha256,
+        f"{_META}dropped-before": "true" if info.dropped_before else "false",
+    }
+
+
+def info_from_metadata(metadata: dict[str, str]) -> ChunkInfo:
+    """Inverse of chunk_metadata, from the headers a stat returns (any case)."""
+    meta = {
+        k.lower().removeprefix("x-amz-meta-"): v for k, v in metadata.items()
+        if k.lower().startswith("x-amz-meta-" + _META)
+    }
+    try:
+        return ChunkInfo(
+            seq=int(meta[f"{_META}seq"]),
+            epoch=int(meta[f"{_META}epoch"]),
+            start_ns=int(meta[f"{_META}start-ns"]),
+            end_ns=int(meta[f"{_META}end-ns"]),
+            plaintext_bytes=int(meta[f"{_META}plaintext-bytes"]),
+            sealed_bytes=int(meta[f"{_META}sealed-bytes"]),
+            sha256=meta[f"{_META}sha256"],
+            dropped_before=meta.get(f"{_META}dropped-before") == "true",
+        )
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"chunk object metadata is incomplete or invalid: {exc}") from exc
