@@ -21,6 +21,8 @@ APT_PACKAGES = (
     "xdotool",
     "xterm",
     "openssl",
+    # The player's video export.
+    "ffmpeg",
     # A reference RDP client: tests log in through xrdp with it.
     "freerdp2-x11",
 )

@@ -1,0 +1,88 @@
+"""RecordingWriter: cut a capture stream into contiguous, self-contained segments."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .encoding import LayoutPolicy, adaptive_layout
+from .records import Record, Stop
+from .writer import SegmentWriter
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedSegment:
+    seq: int
+    start_ns: int
+    end_ns: int
+    data: bytes
+
+
+class RecordingWriter:
+    """Feed records in time order; get finished segments back as they close.
+
+    A segment closes when it spans `segment_ns` or reaches `max_segment_bytes`; the next
+    one starts at exactly the time the previous ended (contiguity is what `verify`
+    checks), continues from the same framebuffer and opens with a keyframe of it.
+    """
+
+    def __init__(
+        self,
+        width: int,
+        height: int,
+        *,
+        segment_ns: int,
+        keyframe_interval_ns: int | None = None,
+        max_segment_bytes: int | None = None,
+        session_start_unix_ns: int = 0,
+        start_ns: int = 0,
+        first_seq: int = 0,
+        layout_policy: LayoutPolicy = adaptive_layout,
+    ) -> None:
+        if segment_ns <= 0:
+            raise ValueError("segment_ns must be positive")
+        self._segment_ns = segment_ns
+        self._interval = keyframe_interval_ns
+        self._max_bytes = max_segment_bytes
+        self._start_unix = session_start_unix_ns
+        self._policy = layout_policy
+        self._writer = SegmentWriter(width, height, start_ns, keyframe_interval_ns,
+                                     seq=first_seq, session_start_unix_ns=session_start_unix_ns,
+                                     layout_policy=layout_policy)
+        self._closed = False
+
+    @property
+    def current(self) -> SegmentWriter:
+        return self._writer
+
+    def _roll(self, ts_ns: int) -> FinishedSegment:
+        old = self._writer
+        data = old.finish(ts_ns)
+        fb = old.framebuffer
+        self._writer = SegmentWriter(fb.width, fb.height, ts_ns, self._interval, fb,
+                                     seq=old.header.seq + 1,
+                                     session_start_unix_ns=self._start_unix,
+                                     layout_policy=self._policy)
+        return FinishedSegment(old.header.seq, old.header.base_ns, ts_ns, data)
+
+    def due(self, ts_ns: int) -> bool:
+        w = self._writer
+        return ts_ns - w.header.base_ns >= self._segment_ns or (
+            self._max_bytes is not None and w.size >= self._max_bytes)
+
+    def add(self, ts_ns: int, record: Record) -> list[FinishedSegment]:
+        """Add a record; returns the segment(s) this closed (zero or one)."""
+        if self._closed:
+            raise RuntimeError("recording already closed")
+        done = []
+        # A stop ends the recording anyway: splitting before it would only add a keyframe.
+        if self.due(ts_ns) and ts_ns > self._writer.header.base_ns and not isinstance(
+                record, Stop):
+            done.append(self._roll(ts_ns))
+        self._writer.add(ts_ns, record)
+        return done
+
+    def close(self, end_ns: int | None = None) -> FinishedSegment:
+        self._closed = True
+        w = self._writer
+        end = w.last_ts_ns if end_ns is None else end_ns
+        return FinishedSegment(w.header.seq, w.header.base_ns, end, w.finish(end))
