@@ -139,6 +139,7 @@ def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
         {"name": contract.ENV_SESSION_UID, "value": ref.uid},
         {"name": contract.ENV_SESSION_SPEC,
          "value": json.dumps(spec.to_k8s(), sort_keys=True, separators=(",", ":"))},
+        {"name": contract.ENV_METRICS_PORT, "value": str(settings.recorder_metrics_port)},
         _secret_env(contract.ENV_RDP_USERNAME, target.credentials_secret_ref.name,
                     target.credentials_secret_ref.username_key),
         _secret_env(contract.ENV_RDP_PASSWORD, target.credentials_secret_ref.name,
@@ -184,6 +185,7 @@ def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
             "volumeMounts": mounts,
             "resources": _resources(spec, settings),
             "terminationMessagePolicy": "FallbackToLogsOnError",
+            **_probes(settings.recorder_metrics_port),
             "securityContext": {
                 "allowPrivilegeEscalation": False,
                 "readOnlyRootFilesystem": True,
@@ -197,6 +199,16 @@ def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
     if spec.recorder_pod.tolerations:
         pod_spec["tolerations"] = [t.to_k8s() for t in spec.recorder_pod.tolerations]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": _metadata(ref), "spec": pod_spec}
+
+
+def _probes(port: int) -> dict[str, Any]:
+    if not port:
+        return {}
+    return {
+        "ports": [{"name": "metrics", "containerPort": port}],
+        "livenessProbe": {"httpGet": {"path": "/healthz", "port": port},
+                          "periodSeconds": 10, "failureThreshold": 6},
+    }
 
 
 def required_secret_keys(spec: RecordingSessionSpec) -> dict[str, set[str]]:

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from lucid_operator import handlers  # noqa: F401 - importing registers the handlers
 from lucid_operator.api import GROUP
 from lucid_operator.kube import Kube, load_config
-from lucid_operator.observability import configure_logging
+from lucid_operator.logs import configure_logging
 from lucid_operator.settings import OperatorSettings
 
 log = logging.getLogger("lucid.operator")

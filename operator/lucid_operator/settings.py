@@ -23,6 +23,9 @@ class OperatorSettings(BaseSettings):
         default_factory=lambda: ["lucid-recorder"],
         description="Command the recorder container runs (comma-separated).",
     )
+    recorder_metrics_port: int = Field(
+        9108, ge=0, le=65535,
+        description="Port of each recorder pod's /metrics and /healthz (0 turns them off).")
     recorder_uid: int = Field(65532, ge=1, description="Non-root UID/GID recorder pods run as.")
     recorder_cpu_request: str = Field("250m", description="Default recorder CPU request.")
     recorder_memory_request: str = Field("256Mi", description="Default recorder memory request.")

@@ -13,6 +13,9 @@ ENV_SESSION_UID = f"{ENV_PREFIX}SESSION_UID"
 # The session spec as JSON: it never holds credentials, only references.
 ENV_SESSION_SPEC = f"{ENV_PREFIX}SESSION_SPEC"
 
+# Port of the recorder's /metrics and /healthz; 0 turns the endpoint off.
+ENV_METRICS_PORT = f"{ENV_PREFIX}METRICS_PORT"
+
 # Credentials arrive only through secretKeyRef.
 ENV_RDP_USERNAME = f"{ENV_PREFIX}RDP_USERNAME"
 ENV_RDP_PASSWORD = f"{ENV_PREFIX}RDP_PASSWORD"
@@ -28,3 +31,4 @@ STORAGE_CA_DIR = "/etc/lucid/storage-ca"
 PIPELINE_CONNECTING = "Connecting"
 PIPELINE_CAPTURING = "Capturing"
 PIPELINE_FINALIZED = "Finalized"
+PIPELINE_FAILED = "Failed"

@@ -29,6 +29,10 @@ class RecorderSettings(BaseSettings):
     spool_dir: str = Field(contract.SPOOL_DIR, description="Where sealed chunks wait for upload.")
     recipient_key_dir: str = Field(contract.RECIPIENT_KEY_DIR,
                                    description="Mounted recipient public key.")
+    spool_max_bytes: int = Field(
+        1536 * 1024 * 1024, gt=0,
+        description="Bound of the spool's disk use; below the emptyDir sizeLimit (2Gi).")
+    log_format: str = Field("json", pattern="^(json|text)$", description="Log format.")
     status_interval_seconds: float = Field(
         5.0, gt=0, description="Least time between two routine status writes.")
     metrics_port: int = Field(9108, ge=0, le=65535,

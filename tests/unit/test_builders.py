@@ -41,7 +41,8 @@ def test_credentials_only_through_secret_refs(pod):
         assert env[name]["valueFrom"]["secretKeyRef"] == {"name": secret, "key": key}
     literal = {n: e["value"] for n, e in env.items() if "value" in e}
     assert set(literal) == {contract.ENV_SESSION_NAME, contract.ENV_SESSION_NAMESPACE,
-                            contract.ENV_SESSION_UID, contract.ENV_SESSION_SPEC}
+                            contract.ENV_SESSION_UID, contract.ENV_SESSION_SPEC,
+                            contract.ENV_METRICS_PORT}
     spec = json.loads(literal[contract.ENV_SESSION_SPEC])
     assert spec["target"]["credentialsSecretRef"] == {
         "name": "rdp-login", "usernameKey": "username", "passwordKey": "password"}

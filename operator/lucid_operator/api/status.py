@@ -124,6 +124,12 @@ class PipelineStatus(ApiModel):
         pattern=r"^[A-Z][A-Za-z]*$",
         description="Recorder's own state, e.g. Connecting, Capturing, Draining (CamelCase).",
     )
+    message: str | None = Field(
+        None,
+        max_length=1024,
+        description="The recorder's current problem in one line (e.g. a storage outage being "
+        "retried); empty when healthy.",
+    )
     stages: list[StageStats] = Field(
         default_factory=list,
         max_length=16,
