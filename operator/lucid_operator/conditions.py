@@ -164,6 +164,20 @@ def derive_phase(obs: Observation) -> tuple[Phase, list[ConditionUpdate]]:
     ]
 
 
+def degraded_update(pipeline: dict[str, Any], conditions: Iterable[dict[str, Any]]
+                    ) -> ConditionUpdate | None:
+    """Degraded mirrors the recorder's reported problem; None when it already does."""
+    message = pipeline.get("message") or ""
+    current = next((c for c in conditions if c.get("type") == DEGRADED), None)
+    if message:
+        if current and current.get("status") == "True" and current.get("message") == message:
+            return None
+        return ConditionUpdate(DEGRADED, True, "RecorderDegraded", message)
+    if current is None or current.get("status") == "False":
+        return None
+    return ConditionUpdate(DEGRADED, False, "Healthy", "the recorder reports no problem")
+
+
 def _failed(pod: PodView) -> bool:
     return pod.phase == "Failed" or (pod.phase == "Succeeded" and pod.exit_code not in (None, 0))
 

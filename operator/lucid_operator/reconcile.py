@@ -24,6 +24,7 @@ from lucid_operator.conditions import (
     Observation,
     Phase,
     PodView,
+    degraded_update,
     derive_phase,
     merge_conditions,
     retry_delay,
@@ -297,19 +298,30 @@ def observe_pod(kube: Kube, settings: OperatorSettings, pod: dict[str, Any],
 
 
 def needs_refresh(session: dict[str, Any]) -> bool:
-    """The recorder reported capturing, but the phase does not show it yet."""
-    pipeline = _status(session).get("pipeline") or {}
-    return (_phase(session) is Phase.CONNECTING
-            and pipeline.get("state") == contract.PIPELINE_CAPTURING)
+    """The recorder reported progress or a problem that the phase or conditions lack."""
+    status = _status(session)
+    pipeline = status.get("pipeline") or {}
+    if _phase(session) in TERMINAL_PHASES:
+        return False
+    capturing = (_phase(session) is Phase.CONNECTING
+                 and pipeline.get("state") == contract.PIPELINE_CAPTURING)
+    return capturing or degraded_update(pipeline, status.get("conditions") or []) is not None
 
 
 def refresh(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> list[Event]:
-    """Re-derive the phase from the current pod after the recorder reported progress."""
-    name = _status(session).get("podName")
+    """Re-derive phase and Degraded after the recorder reported something."""
+    status = _status(session)
+    events: list[Event] = []
+    degraded = degraded_update(status.get("pipeline") or {}, status.get("conditions") or [])
+    if degraded is not None:
+        write_status(kube, ref_of(session), None, [degraded])
+        events.append(Event("Warning" if degraded.status else "Normal",
+                            "Degraded" if degraded.status else "Recovered", degraded.message))
+    name = status.get("podName")
     pod = kube.read_pod(session["metadata"]["namespace"], name) if name else None
-    if pod is None:
-        return []
-    return observe_pod(kube, settings, pod, deleted=False)
+    if pod is not None:
+        events += observe_pod(kube, settings, pod, deleted=False)
+    return events
 
 
 def tick(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> list[Event]:

@@ -99,3 +99,16 @@ def test_waiting_reason_is_reported_while_pending():
 
 def test_retry_delay_doubles_and_caps():
     assert [retry_delay(n, 5, 60) for n in range(6)] == [5, 10, 20, 40, 60, 60]
+
+
+def test_degraded_mirrors_the_recorders_message():
+    from lucid_operator.conditions import DEGRADED, degraded_update
+
+    problem = {"message": "storage unavailable (TransientStorageError); retry 3 in 2.0s"}
+    update = degraded_update(problem, [])
+    assert update is not None and update.type == DEGRADED and update.status is True
+    current = merge_conditions([], [update], 1, T0)
+    assert degraded_update(problem, current) is None  # nothing new: no write
+    healed = degraded_update({"message": ""}, current)
+    assert healed is not None and healed.status is False and healed.reason == "Healthy"
+    assert degraded_update({}, []) is None
