@@ -148,12 +148,12 @@ def start(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
                                 settings.reachability_timeout_seconds)
     failing = [c for c in (references, reachable) if c.status is not True]
     if failing:
-        message = "; ".join(c.message for c in failing)
-        write_status(kube, ref, Phase.PENDING, [
-            references, reachable, ConditionUpdate(READY, False, failing[0].reason, message)])
         delay = retry_delay(retry, settings.retry_backoff_seconds,
                             settings.retry_backoff_max_seconds)
-        raise Retry(f"{message} (retrying in {delay:g}s)", delay)
+        message = "; ".join(c.message for c in failing) + f" (retrying in {delay:g}s)"
+        write_status(kube, ref, Phase.PENDING, [
+            references, reachable, ConditionUpdate(READY, False, failing[0].reason, message)])
+        raise Retry(message, delay)
     write_status(kube, ref, None, [references, reachable])
     return ensure_recorder(kube, settings, session, spec)
 
