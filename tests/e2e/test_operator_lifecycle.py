@@ -146,3 +146,18 @@ def test_failing_recorder_is_retried_then_failed(operator, sessions: Sessions):
     assert "cannot reach the target (simulated)" in running["message"]
     reasons = [e["reason"] for e in sessions.events("rec-exit-3")]
     assert "RecorderFailed" in reasons and "Failed" in reasons
+
+
+def test_operator_exposes_health_and_metrics(operator: OperatorProcess, sessions: Sessions):
+    sessions.apply(sessions.manifest("rec-metrics"))
+    sessions.wait_phase("rec-metrics", "Recording")
+
+    def recording_gauge() -> float:
+        for line in operator.metrics().splitlines():
+            if line.startswith('lucid_operator_sessions{phase="Recording"}'):
+                return float(line.split()[-1])
+        return 0.0
+
+    wait_for(lambda: recording_gauge() >= 1, 30, "the by-phase gauge to count the session")
+    text = operator.metrics()
+    assert 'lucid_operator_reconciles_total{handler="start",outcome="ok"}' in text
