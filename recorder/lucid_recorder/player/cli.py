@@ -37,7 +37,13 @@ def _open_source(directory: str) -> RecordingSource:
     return LocalDirectorySource(directory)
 
 
+# `--at end` asks for the last frame without knowing the duration first.
+AT_END = -1
+
+
 def _time(value: str) -> int:
+    if value == "end":
+        return AT_END
     try:
         return text.parse_time(value)
     except ValueError as exc:
@@ -105,7 +111,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 def cmd_frame(args: argparse.Namespace) -> int:
     recording = Recording(_open_source(args.directory))
-    t = recording.start_ns + args.at
+    t = recording.end_ns if args.at == AT_END else recording.start_ns + args.at
     frame = recording.frame_at(t)
     _save(frame.to_image(with_pointer=args.pointer), args.output)
     print(f"{args.output}: frame at {text.offset(t)}, {frame.width}x{frame.height}")
@@ -182,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("frame", help="render the frame at a time to an image")
     p.add_argument("directory")
     p.add_argument("--at", type=_time, required=True,
-                   help="time from the recording start: seconds, M:SS or H:MM:SS")
+                   help="time from the recording start: seconds, M:SS, H:MM:SS, or end")
     p.add_argument("-o", "--output", type=Path, required=True, help="image file, e.g. out.png")
     p.add_argument("--pointer", action="store_true", help="draw the mouse pointer")
     p.set_defaults(run=cmd_frame)

@@ -1,0 +1,118 @@
+"""`lucid-recorder`: the recorder pod's program.
+
+It reads what the operator put in the pod (contract.py), resumes from its
+spool, records until SIGTERM or the end of the session, and exits 0 only
+once the final manifest is stored. A failure exits non-zero with one line on
+stderr, which the pod's FallbackToLogsOnError turns into the session's
+condition message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from kubernetes import client, config
+from prometheus_client import start_http_server
+from pydantic import ValidationError
+
+from lucid_operator.api import GROUP, PLURAL, VERSION, RecordingSessionSpec
+from lucid_operator.logs import configure_logging
+from lucid_recorder import contract
+from lucid_recorder.pipeline.recording import Recording
+from lucid_recorder.rdp.capture import capture_with_reconnect
+from lucid_recorder.rdp.errors import CaptureError
+from lucid_recorder.sealing.errors import SealingError
+from lucid_recorder.sealing.manifest import SessionIdentity
+from lucid_recorder.settings import RecorderSettings
+from lucid_recorder.status_report import StatusReporter
+from lucid_recorder.storage import Spool, StorageError, resume
+from lucid_recorder.storage.from_spec import object_store, recipient_key
+from lucid_recorder.target import capture_config
+
+log = logging.getLogger("lucid.recorder")
+API_TIMEOUT = (5.0, 15.0)
+
+
+def _status_patcher(settings: RecorderSettings) -> StatusReporter:
+    config.load_incluster_config()
+    custom = client.CustomObjectsApi()
+
+    def patch(body: dict[str, object]) -> None:
+        custom.patch_namespaced_custom_object_status(
+            GROUP, VERSION, settings.session_namespace, PLURAL, settings.session_name, body,
+            _request_timeout=API_TIMEOUT)
+
+    return StatusReporter(patch, settings.status_interval_seconds)
+
+
+def _fail(reporter: StatusReporter | None, message: str, code: int) -> int:
+    """One clear line for the pod's termination message, and the same in status."""
+    print(f"lucid-recorder: {message}", file=sys.stderr, flush=True)
+    if reporter is not None:
+        reporter.update({"state": contract.PIPELINE_FAILED, "message": message[:1024]},
+                        significant=True)
+        reporter.flush(force=True)
+    return code
+
+
+def run(settings: RecorderSettings) -> int:
+    reporter = _status_patcher(settings)
+    try:
+        spec = RecordingSessionSpec.model_validate(settings.session_spec)
+    except ValidationError as exc:
+        return _fail(reporter, f"session spec is invalid: {exc.error_count()} error(s)", 2)
+    identity = SessionIdentity(namespace=settings.session_namespace,
+                               name=settings.session_name, uid=settings.session_uid)
+    try:
+        recipient = recipient_key(spec.encryption, Path(settings.recipient_key_dir))
+        store = object_store(spec.storage, identity,
+                             settings.storage_access_key.get_secret_value(),
+                             settings.storage_secret_key.get_secret_value())
+        store.ensure_bucket(spec.storage.create_bucket)
+        spool = Spool(Path(settings.spool_dir), settings.spool_max_bytes, identity)
+        sealer = resume(spool, store, recipient)
+    except (SealingError, StorageError) as exc:
+        return _fail(reporter, str(exc), 3)
+    recording = Recording(spec, spool, store, sealer, recipient, reporter)
+    target = capture_config(spec, settings.rdp_username.get_secret_value(),
+                            settings.rdp_password.get_secret_value())
+    log.info("recording %s/%s from %s:%d", settings.session_namespace, settings.session_name,
+             target.host, target.port)
+
+    async def main_loop() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        await recording.run(capture_with_reconnect(target), stop)
+
+    try:
+        asyncio.run(main_loop())
+    except CaptureError as exc:
+        return _fail(reporter, f"capture failed: {exc}", 4)
+    except (SealingError, StorageError) as exc:
+        return _fail(reporter, f"storage failed: {exc}", 5)
+    return 0
+
+
+def main() -> int:
+    try:
+        settings = RecorderSettings()
+    except ValidationError as exc:
+        # Names of the missing or bad settings only: never their values.
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors())
+        print(f"lucid-recorder: invalid settings ({fields}); the operator sets "
+              f"{contract.ENV_PREFIX}* in the pod", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_format, "INFO")
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port)
+    return run(settings)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

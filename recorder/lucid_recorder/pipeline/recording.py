@@ -1,0 +1,347 @@
+"""One recording, end to end: capture → chunk → compress → encrypt → store.
+
+Stages are joined by bounded queues (see stages.py). Compression, sealing
+and uploads are blocking and run in worker threads. Stop (SIGTERM, or the
+capture ending) drains every stage, uploads what the spool holds and writes
+the final manifest last.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+from lucid_operator.api import RecordingSessionSpec, human_bytes
+from lucid_recorder import contract
+from lucid_recorder import format as fmt
+from lucid_recorder.pipeline import metrics
+from lucid_recorder.pipeline.convert import start_detail, to_records
+from lucid_recorder.pipeline.stages import END, Stage, StageStats
+from lucid_recorder.rdp import events as ev
+from lucid_recorder.sealing.compression import Codec, Compressed, compress
+from lucid_recorder.sealing.sealer import ChunkInfo, Sealer
+from lucid_recorder.status_report import StatusReporter
+from lucid_recorder.storage import (
+    ObjectStore,
+    RetryPolicy,
+    Spool,
+    SpoolFull,
+    publish_manifest,
+    upload_pending,
+)
+
+log = logging.getLogger("lucid.recorder")
+
+# Bounded queues: at most this many finished segments wait per stage.
+QUEUE_SIZE = 4
+# An intermediate manifest after this many stored chunks shows progress.
+MANIFEST_EVERY = 10
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A finished, not yet sealed, recording segment."""
+
+    start_ns: int
+    end_ns: int
+    data: bytes
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.data)
+
+
+@dataclass(frozen=True)
+class CompressedSegment:
+    start_ns: int
+    end_ns: int
+    payload: Compressed
+
+    @property
+    def nbytes(self) -> int:
+        return len(self.payload.data)
+
+
+@dataclass
+class Recording:
+    spec: RecordingSessionSpec
+    spool: Spool
+    store: ObjectStore
+    sealer: Sealer
+    recipient: X25519PublicKey
+    reporter: StatusReporter
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    state: str = contract.PIPELINE_CONNECTING
+    updates: int = 0
+    chunks_stored: int = 0
+    bytes_stored: int = 0
+    last_chunk_at: float | None = None
+    oldest_unstored_ns: int | None = None
+    problem: str = ""
+    stats: dict[str, StageStats] = field(default_factory=dict)
+    _sealed: asyncio.Event = field(default_factory=asyncio.Event)
+    # Recording time is nanoseconds since the session started (wall clock,
+    # kept in the spool), so a restarted pod continues the same timeline.
+    session_start_unix_ns: int = 0
+    _mono_at_start: int = 0
+
+    def __post_init__(self) -> None:
+        started = self.spool.state.started_at
+        self.session_start_unix_ns = (int(started.timestamp() * 10**9) if started is not None
+                                      else time.time_ns())
+        self._mono_at_start = self.session_start_unix_ns - (time.time_ns() - time.monotonic_ns())
+
+    def session_ns(self, monotonic_ns: int) -> int:
+        """A capture timestamp (monotonic clock) on the session's timeline."""
+        return max(0, monotonic_ns - self._mono_at_start)
+
+    # -- status -----------------------------------------------------------------------
+
+    def pipeline_status(self) -> dict[str, Any]:
+        status: dict[str, Any] = {
+            "state": self.state,
+            "stages": [s.to_status() for s in self.stats.values()],
+            "chunksStored": self.chunks_stored,
+            "bytesStored": self.bytes_stored,
+            "storedHuman": human_bytes(self.bytes_stored),
+            "updatesCaptured": self.updates,
+            "location": {"bucket": self.store.bucket, "prefix": self.store.layout.prefix},
+            "message": self.problem,
+        }
+        if self.last_chunk_at is not None:
+            status["lastChunkAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ",
+                                                  time.gmtime(self.last_chunk_at))
+        lag = 0.0
+        if self.oldest_unstored_ns is not None:
+            lag = max(0.0, (self.session_ns(time.monotonic_ns()) - self.oldest_unstored_ns) / 1e9)
+        status["uploadLagSeconds"] = round(lag, 3)
+        return status
+
+    def report(self, significant: bool = False) -> None:
+        self.reporter.update(self.pipeline_status(), significant)
+
+    # -- stages -----------------------------------------------------------------------
+
+    async def _chunk(self, source: AsyncIterator[ev.Event], out: asyncio.Queue[Any],
+                     stop: asyncio.Event) -> None:
+        """Capture events into self-contained segments; the capture side of the pipeline."""
+        stats = self.stats.setdefault("capture", StageStats("capture"))
+        writer: fmt.RecordingWriter | None = None
+        last_ts = 0
+        try:
+            async for event in _until(source, stop):
+                stats.items += 1
+                stats.last_processed_at = time.time()
+                if isinstance(event, ev.Connected):
+                    if writer is None:
+                        writer = self._writer(event)
+                        writer.add(self.session_ns(event.t_ns), fmt.Start(start_detail(event)))
+                    self.state = contract.PIPELINE_CAPTURING
+                    self.problem = ""
+                    self.report(significant=True)
+                    continue
+                if isinstance(event, ev.Disconnected):
+                    self.state = contract.PIPELINE_CONNECTING
+                    self.problem = f"disconnected: {event.reason}"
+                    self.report(significant=True)
+                    continue
+                if writer is None:
+                    continue
+                self.updates += 1
+                metrics.UPDATES.inc()
+                if isinstance(event, ev.Rect):
+                    metrics.RECTANGLES.inc()
+                    stats.bytes_in += len(event.rgb)
+                ts = self.session_ns(event.t_ns)
+                last_ts = max(last_ts, ts)
+                for record in to_records(event, self.session_ns):
+                    for done in writer.add(ts, record):
+                        await self._emit(done, out)
+                self.report()
+            if writer is not None:
+                stop_ts = max(last_ts, self.session_ns(time.monotonic_ns()))
+                writer.add(stop_ts, fmt.Stop("stopped"))
+                await self._emit(writer.close(stop_ts), out)
+        finally:
+            await out.put(END)
+
+    def _writer(self, connected: ev.Connected) -> fmt.RecordingWriter:
+        chunking = self.spec.chunking
+        return fmt.RecordingWriter(
+            connected.width, connected.height,
+            segment_ns=chunking.max_seconds * 10**9,
+            keyframe_interval_ns=self.spec.recording.keyframe_interval_seconds * 10**9,
+            max_segment_bytes=chunking.max_bytes,
+            session_start_unix_ns=self.session_start_unix_ns,
+            start_ns=self.session_ns(connected.t_ns),
+            first_seq=self.sealer.next_seq,
+        )
+
+    async def _emit(self, done: fmt.FinishedSegment, out: asyncio.Queue[Any]) -> None:
+        segment = Segment(done.start_ns, done.end_ns, done.data)
+        stats = self.stats["capture"]
+        stats.bytes_out += segment.nbytes
+        metrics.STAGE_BYTES.labels("chunk").inc(segment.nbytes)
+        if self.oldest_unstored_ns is None:
+            self.oldest_unstored_ns = done.end_ns
+        metrics.QUEUE_DEPTH.labels("compress").set(out.qsize() + 1)
+        await out.put(segment)
+
+    async def _compress(self, segment: Segment) -> list[CompressedSegment]:
+        codec = Codec.from_name(self.spec.compression.codec.value)
+        payload = await asyncio.to_thread(compress, segment.data, codec,
+                                          self.spec.compression.level)
+        metrics.STAGE_BYTES.labels("compress").inc(len(payload.data))
+        return [CompressedSegment(segment.start_ns, segment.end_ns, payload)]
+
+    async def _seal(self, item: CompressedSegment) -> list[int]:
+        """Seal into the spool; with the spool full this waits (back-pressure) and says so."""
+        while True:
+            try:
+                chunk = await asyncio.to_thread(self.spool.seal_into, self.sealer, item.payload,
+                                                item.start_ns, item.end_ns)
+            except SpoolFull as exc:
+                self.problem = f"spool full ({exc}); waiting for uploads (Degraded)"
+                self.report(significant=True)
+                await asyncio.sleep(1.0)
+                continue
+            metrics.STAGE_BYTES.labels("encrypt").inc(len(chunk.data))
+            metrics.SPOOL_BYTES.set(self.spool.used_bytes)
+            return [chunk.seq]
+
+    async def _store(self, seq: int) -> list[int]:
+        # Sealed chunks are safe on disk: the store stage only wakes the uploader, so
+        # an outage fills the bounded spool (which then pushes back) rather than
+        # stalling capture at once.
+        self._sealed.set()
+        return [seq]
+
+    async def _uploader(self, sealing_done: asyncio.Event) -> None:
+        while True:
+            await _first(self._sealed.wait(), sealing_done.wait())
+            self._sealed.clear()
+            await asyncio.to_thread(self._upload_blocking)
+            if sealing_done.is_set() and not self.spool.pending():
+                return
+
+    def _upload_blocking(self) -> int:
+        def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
+            metrics.RETRIES.labels("upload").inc()
+            self.problem = f"storage unavailable ({type(exc).__name__}); retry {attempt} in " \
+                           f"{delay:.1f}s"
+            self.report(significant=attempt == 1)
+
+        def on_uploaded(info: ChunkInfo | None, seconds: float) -> None:
+            metrics.UPLOAD_SECONDS.observe(seconds)
+            metrics.CHUNKS_STORED.inc()
+            self.chunks_stored += 1
+            if info is not None:
+                self.bytes_stored += info.sealed_bytes
+            self.last_chunk_at = time.time()
+
+        before = self.chunks_stored
+        drained = upload_pending(self.spool, self.store, self.retry, on_retry=on_retry,
+                                 on_uploaded=on_uploaded)
+        metrics.SPOOL_BYTES.set(self.spool.used_bytes)
+        if drained.remaining == 0:
+            self.oldest_unstored_ns = None
+            self.problem = ""
+        uploaded = self.chunks_stored - before
+        if uploaded and self.chunks_stored % MANIFEST_EVERY < uploaded:
+            publish_manifest(self.spool, self.store, self.recipient, self.retry, complete=False)
+        self.report(significant=uploaded > 0)
+        return uploaded
+
+    # -- the whole run ----------------------------------------------------------------
+
+    async def run(self, source: AsyncIterator[ev.Event], stop: asyncio.Event) -> None:
+        segments: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
+        compressed: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
+        sealed: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
+        stages = [
+            Stage("compress", self._compress, segments, compressed),
+            Stage("encrypt", self._seal, compressed, sealed),
+            Stage("store", self._store, sealed, None),
+        ]
+        for stage in stages:
+            self.stats[stage.name] = stage.stats
+        status_stop = asyncio.Event()
+        status_task = asyncio.create_task(self.reporter.run(status_stop))
+        try:
+            # Chunks a previous run of this pod left in the spool go up first.
+            await asyncio.to_thread(self._upload_blocking)
+            sealing_done = asyncio.Event()
+
+            async def last_stage() -> None:
+                try:
+                    await stages[-1].run()
+                finally:
+                    sealing_done.set()
+
+            # One TaskGroup: any stage failing (bad credentials in the uploader, a
+            # capture error) cancels the others instead of leaving them waiting.
+            try:
+                async with asyncio.TaskGroup() as group:
+                    group.create_task(self._chunk(source, segments, stop))
+                    for stage in stages[:-1]:
+                        group.create_task(stage.run())
+                    group.create_task(last_stage())
+                    group.create_task(self._uploader(sealing_done))
+            except BaseExceptionGroup as failed:
+                raise _root_cause(failed) from None
+            await asyncio.to_thread(publish_manifest, self.spool, self.store, self.recipient,
+                                    self.retry, complete=True)
+            self.state = contract.PIPELINE_FINALIZED
+            self.report(significant=True)
+            log.info("recording finalized: %d chunks, %s stored", self.chunks_stored,
+                     human_bytes(self.bytes_stored))
+        finally:
+            status_stop.set()
+            await status_task
+
+
+def _root_cause(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first real error in a (possibly nested) group, for a one-line report."""
+    first = group.exceptions[0]
+    return _root_cause(first) if isinstance(first, BaseExceptionGroup) else first
+
+
+async def _first(*waits: Awaitable[Any]) -> None:
+    """Return when the first of `waits` completes; cancel the rest."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+async def _until(source: AsyncIterator[ev.Event], stop: asyncio.Event
+                 ) -> AsyncIterator[ev.Event]:
+    """Events from `source` until `stop` is set; the capture is closed either way."""
+    iterator = source.__aiter__()
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        while True:
+            following = asyncio.ensure_future(iterator.__anext__())
+            await asyncio.wait({following, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not following.done():
+                following.cancel()
+                await asyncio.gather(following, return_exceptions=True)
+                return
+            try:
+                yield following.result()
+            except StopAsyncIteration:
+                return
+    finally:
+        stopped.cancel()
+        aclose: Callable[[], Any] | None = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
+

@@ -1,0 +1,28 @@
+"""The capture configuration for a session: its spec plus the mounted credentials (pure)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lucid_operator.api import RecordingSessionSpec, TlsMode
+from lucid_recorder import contract
+from lucid_recorder.rdp.config import CaptureConfig, TlsConfig
+from lucid_recorder.rdp.events import TlsMode as CaptureTlsMode
+
+
+def capture_config(spec: RecordingSessionSpec, username: str, password: str,
+                   ca_dir: Path = Path(contract.RDP_CA_DIR)) -> CaptureConfig:
+    target, desktop = spec.target, spec.recording.desktop
+    tls = target.tls
+    if tls.mode is TlsMode.FINGERPRINT:
+        trust = TlsConfig(CaptureTlsMode.FINGERPRINT, fingerprint_sha256=tls.fingerprint_sha256)
+    elif tls.mode is TlsMode.INSECURE:
+        trust = TlsConfig(CaptureTlsMode.INSECURE)
+    else:
+        ca_file = ca_dir / tls.ca_secret_ref.key if tls.ca_secret_ref is not None else None
+        trust = TlsConfig(CaptureTlsMode.VERIFY, ca_file=ca_file)
+    return CaptureConfig(
+        host=target.host, port=target.port, username=username, password=password,
+        domain=target.domain or "", width=desktop.width, height=desktop.height,
+        color_depth=desktop.color_depth, tls=trust,
+    )
