@@ -1,9 +1,11 @@
 """`make demo`: the local stack, the operator, and one RecordingSession driven like a user would.
 
-It starts the stack, installs the CRD, runs the operator, creates the Secrets,
-applies examples/session.yaml (pointed at the local xrdp desktop), shows the
-session recording, stops it through its spec and waits for Completed. Logs and
-outputs stay in the printed directory.
+It starts the stack, installs the CRD, runs the operator, creates the Secrets
+(with a freshly generated auditor key pair), applies examples/session.yaml
+(pointed at the local xrdp desktop), types into the desktop while the real
+recorder records it, stops the session through its spec, then verifies,
+decrypts and plays the recording back from MinIO. The last frame and a
+contact sheet are left as PNGs in the printed directory.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from lucid_devstack.operator_proc import STANDIN_RECORDER, OperatorProcess
-from lucid_devstack.proc import StackError
-from lucid_devstack.stack import Stack
+from lucid_devstack.operator_proc import OperatorProcess
+from lucid_devstack.proc import StackError, free_port, run
+from lucid_devstack.stack import Stack, venv_bin
 
 REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "lucid-demo"
@@ -56,7 +58,7 @@ def wait_phase(stack: Stack, phase: str, timeout: float) -> None:
     raise StackError(f"session never reached {phase} within {timeout:.0f}s")
 
 
-def run(stack: Stack) -> None:
+def walk_through(stack: Stack) -> None:
     say(f"local stack up in {stack.timings['total']:.1f}s (state and logs in {stack.workdir})")
     print(stack.kubectl("version").stdout)
     say("installing the RecordingSession CRD")
@@ -65,16 +67,21 @@ def run(stack: Stack) -> None:
                   "crd/recordingsessions.lucid.dev")
 
     say("starting the operator")
-    operator = OperatorProcess(stack, settings={"LUCID_RECORDER_COMMAND": STANDIN_RECORDER,
-                                         "LUCID_TERMINATION_GRACE_SECONDS": "10"}).start()
+    operator = OperatorProcess(stack, settings={
+        "LUCID_RECORDER_METRICS_PORT": str(free_port()),
+        "LUCID_TERMINATION_GRACE_SECONDS": "30"}).start()
+    auditor = stack.workdir / "auditor-keys"
     try:
+        say(f"generating the auditor's key pair in {auditor} (the private key never enters "
+            "the cluster)")
+        print(tool(stack, "lucid-seal", "keygen", "--out-dir", str(auditor)), end="")
         say("creating the namespace and the Secrets (RDP login, MinIO keys, recipient key)")
         stack.kubectl("create", "namespace", NAMESPACE)
         for name, data in {
             "rdp-login": {"username": stack.desktop.username, "password": stack.desktop.password},
             "minio-creds": {"accessKey": stack.minio.access_key,
                             "secretKey": stack.minio.secret_key},
-            "auditor-public-key": {"publicKey": "demo placeholder"},
+            "auditor-public-key": {"publicKey": (auditor / "public.pem").read_text()},
         }.items():
             print(stack.kubectl("apply", "-f", "-", input_text=_secret(name, data)).stdout,
                   end="")
@@ -84,8 +91,9 @@ def run(stack: Stack) -> None:
                             input_text=yaml.safe_dump(session_manifest(stack))).stdout)
         wait_phase(stack, "Recording", timeout=90)
         print(stack.kubectl("get", "rsess", "-n", NAMESPACE, "-o", "wide").stdout)
-        say(f"recording for {RECORD_SECONDS}s")
-        time.sleep(RECORD_SECONDS)
+        say(f"recording for {RECORD_SECONDS}s while typing into the desktop")
+        stack.desktop.run_workload(RECORD_SECONDS)
+        print(stack.kubectl("get", "rsess", "-n", NAMESPACE, "-o", "wide").stdout)
 
         say("stopping through the spec (spec.state: Stopped)")
         stack.kubectl("patch", "rsess", "demo", "-n", NAMESPACE, "--type=merge",
@@ -95,14 +103,41 @@ def run(stack: Stack) -> None:
         print(stack.kubectl("describe", "rsess", "demo", "-n", NAMESPACE).stdout)
     finally:
         operator.stop()
+    play_back(stack, auditor / "private.pem")
     say(f"done; logs are under {stack.workdir / 'logs'} and {stack.workdir}")
+
+
+def tool(stack: Stack, *argv: str) -> str:
+    """Run one of the project's CLIs as an auditor would, with the storage keys in env."""
+    return run([str(venv_bin() / argv[0]), *argv[1:]], timeout=300, env={
+        **stack.env(),
+        "LUCID_S3_ACCESS_KEY": stack.minio.access_key,
+        "LUCID_S3_SECRET_KEY": stack.minio.secret_key,
+    })
+
+
+def play_back(stack: Stack, private_key: Path) -> None:
+    source = ["--endpoint", stack.minio.endpoint, "--bucket", "recordings", "--prefix", "demo",
+              "--no-tls", "--session", f"{NAMESPACE}/demo", "--private-key", str(private_key)]
+    segments = stack.workdir / "playback"
+    say("lucid-seal verify (as the auditor, with the private key)")
+    print(tool(stack, "lucid-seal", "verify", *source), end="")
+    say(f"lucid-seal decrypt → {segments}")
+    print(tool(stack, "lucid-seal", "decrypt", *source, "--out-dir", str(segments)), end="")
+    say("lucid-play info")
+    print(tool(stack, "lucid-play", "info", str(segments)), end="")
+    last, sheet = stack.workdir / "last-frame.png", stack.workdir / "contact-sheet.png"
+    print(tool(stack, "lucid-play", "frame", str(segments), "--at", "end", "-o", str(last)),
+          end="")
+    print(tool(stack, "lucid-play", "contact-sheet", str(segments), "-o", str(sheet)), end="")
+    say(f"the last frame is {last}; a contact sheet is {sheet}")
 
 
 def main() -> int:
     stack = Stack.create(REPO / "out" / f"demo-{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         stack.start()
-        run(stack)
+        walk_through(stack)
     except StackError as exc:
         print(f"demo failed: {exc}", file=sys.stderr)
         if stack.workdir.exists():
