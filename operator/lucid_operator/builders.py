@@ -171,7 +171,9 @@ def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
     uid = settings.recorder_uid
     pod_spec: dict[str, Any] = {
         "serviceAccountName": recorder_name(ref),
-        "restartPolicy": "Never",
+        # A crashed recorder restarts in place, so it finds its spool (an emptyDir
+        # lives as long as the pod) and uploads what it had sealed.
+        "restartPolicy": "OnFailure",
         "terminationGracePeriodSeconds": settings.termination_grace_seconds,
         "securityContext": {
             "runAsNonRoot": True, "runAsUser": uid, "runAsGroup": uid, "fsGroup": uid,

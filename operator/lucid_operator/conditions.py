@@ -69,7 +69,13 @@ def merge_conditions(
 
 @dataclass(frozen=True)
 class PodView:
-    """What the operator needs to know about its recorder pod."""
+    """What the operator needs to know about its recorder pod.
+
+    Recorder pods restart their container in place (restartPolicy OnFailure),
+    so the spool on their emptyDir survives a crash; `failures` counts the
+    failed runs of that container so far, `reason`/`message` describe the
+    latest one.
+    """
 
     name: str
     phase: str  # Pending, Running, Succeeded, Failed, Unknown
@@ -77,29 +83,48 @@ class PodView:
     exit_code: int | None = None
     reason: str = ""
     message: str = ""
+    restarts: int = 0
+    failures: int = 0
+    crash_looping: bool = False
 
     @classmethod
     def from_pod(cls, pod: dict[str, Any]) -> PodView:
         status = pod.get("status") or {}
-        view = cls(
-            name=pod["metadata"]["name"],
-            phase=status.get("phase", "Pending"),
-            terminating=bool(pod["metadata"].get("deletionTimestamp")),
-            reason=status.get("reason", ""),
-            message=status.get("message", ""),
-        )
+        base = {
+            "name": pod["metadata"]["name"],
+            "phase": status.get("phase", "Pending"),
+            "terminating": bool(pod["metadata"].get("deletionTimestamp")),
+            "reason": status.get("reason", ""),
+            "message": status.get("message", ""),
+        }
         for container in status.get("containerStatuses") or []:
             state = container.get("state") or {}
+            last = (container.get("lastState") or {}).get("terminated") or {}
+            restarts = int(container.get("restartCount") or 0)
+            base["restarts"] = restarts
+            base["failures"] = restarts
             if "terminated" in state:
                 term = state["terminated"]
-                return PodView(view.name, view.phase, view.terminating, term.get("exitCode"),
-                               term.get("reason") or view.reason,
-                               term.get("message") or view.message)
-            if "waiting" in state and state["waiting"].get("reason"):
-                waiting = state["waiting"]
-                return PodView(view.name, view.phase, view.terminating, None,
-                               waiting["reason"], waiting.get("message", ""))
-        return view
+                failed = term.get("exitCode") not in (None, 0)
+                return cls(**{**base, "exit_code": term.get("exitCode"),
+                              "reason": term.get("reason") or base["reason"],
+                              "message": term.get("message") or base["message"],
+                              "failures": restarts + int(failed)})
+            waiting = state.get("waiting") or {}
+            if waiting.get("reason") == "CrashLoopBackOff":
+                # Waiting to restart after a failure that restartCount does not count yet.
+                return cls(**{**base, "exit_code": last.get("exitCode"),
+                              "reason": last.get("reason") or "CrashLoopBackOff",
+                              "message": last.get("message") or waiting.get("message", ""),
+                              "failures": restarts + 1, "crash_looping": True})
+            if waiting.get("reason"):
+                return cls(**{**base, "reason": waiting["reason"],
+                              "message": waiting.get("message", "")})
+            if last and restarts:
+                return cls(**{**base, "exit_code": last.get("exitCode"),
+                              "reason": last.get("reason") or "", "message":
+                              last.get("message") or ""})
+        return cls(**base)
 
 
 @dataclass(frozen=True)
@@ -146,6 +171,14 @@ def derive_phase(obs: Observation) -> tuple[Phase, list[ConditionUpdate]]:
         return Phase.PENDING, [
             ConditionUpdate(RECORDER_RUNNING, False, "PodNotCreated", "no recorder pod yet"),
             ConditionUpdate(READY, False, "Pending", "recorder pod not created yet"),
+        ]
+    if pod.crash_looping:
+        detail = f"recorder exited with code {pod.exit_code} and restarts"
+        if pod.message:
+            detail += f": {pod.message}"
+        return Phase.PENDING, [
+            ConditionUpdate(RECORDER_RUNNING, False, "CrashLoopBackOff", detail),
+            ConditionUpdate(READY, False, "RecorderRestarting", detail),
         ]
     if pod.phase != "Running":
         detail = pod.message or pod.reason or f"pod phase {pod.phase}"

@@ -19,6 +19,7 @@ from lucid_operator.builders import SessionRef
 from lucid_operator.checks import check_reachable, check_references
 from lucid_operator.conditions import (
     READY,
+    RECORDER_RUNNING,
     TERMINAL_PHASES,
     ConditionUpdate,
     Observation,
@@ -271,8 +272,12 @@ def observe_pod(kube: Kube, settings: OperatorSettings, pod: dict[str, Any],
     if phase in (Phase.CONNECTING, Phase.RECORDING) and not status.get("startedAt"):
         extra["startedAt"] = rfc3339(_now())
     events: list[Event] = []
+    spec = parse_spec(session)
+    if view.failures and view.restarts != status.get("retries"):
+        extra["retries"] = view.restarts
+    if view.failures > spec.retry.max_retries and phase not in TERMINAL_PHASES:
+        return _give_up(kube, session, view, spec.retry.max_retries)
     if phase is Phase.FAILED:
-        spec = parse_spec(session)
         attempt = attempt_of(session)
         if attempt < spec.retry.max_retries and status.get("phase") != Phase.STOPPING.value:
             delay = retry_delay(attempt, spec.retry.backoff_seconds, spec.retry.max_backoff_seconds)
@@ -322,6 +327,22 @@ def refresh(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> 
     if pod is not None:
         events += observe_pod(kube, settings, pod, deleted=False)
     return events
+
+
+def _give_up(kube: Kube, session: dict[str, Any], pod: PodView, max_retries: int
+             ) -> list[Event]:
+    """The recorder kept failing: stop restarting it and say why, with its last words."""
+    ref = ref_of(session)
+    message = (f"recorder failed {pod.failures} times (retry.maxRetries {max_retries}); "
+               f"last exit code {pod.exit_code}")
+    if pod.message:
+        message += f": {pod.message}"
+    kube.delete_pod(ref.namespace, pod.name, 0)
+    write_status(kube, ref, Phase.FAILED, [
+        ConditionUpdate(RECORDER_RUNNING, False, "RecorderFailed", message),
+        ConditionUpdate(READY, False, "RecorderFailed", message)],
+        {"retries": pod.restarts, "stoppedAt": rfc3339(_now())})
+    return [Event("Warning", "RecorderFailed", message), Event("Warning", "Failed", message)]
 
 
 def tick(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> list[Event]:

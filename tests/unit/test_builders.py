@@ -57,7 +57,7 @@ def test_pod_is_locked_down_and_owned(pod):
     assert container["securityContext"] == {
         "allowPrivilegeEscalation": False, "readOnlyRootFilesystem": True,
         "capabilities": {"drop": ["ALL"]}}
-    assert spec["restartPolicy"] == "Never"
+    assert spec["restartPolicy"] == "OnFailure"
     assert spec["serviceAccountName"] == "demo-recorder"
     owner = pod["metadata"]["ownerReferences"][0]
     assert owner["uid"] == REF.uid and owner["controller"] is True
