@@ -1,0 +1,351 @@
+"""capture() against small fake servers (timeouts, TLS trust), and the reconnect wrapper."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime
+import hashlib
+import importlib
+import ipaddress
+import socket
+import ssl
+import struct
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from lucid_recorder.rdp.capture import Backoff, MonotonicClock, capture, capture_with_reconnect
+from lucid_recorder.rdp.config import CaptureConfig, TlsConfig, normalize_fingerprint
+from lucid_recorder.rdp.errors import (
+    AuthenticationError,
+    ConnectError,
+    ProtocolError,
+    StepTimeoutError,
+    TlsVerificationError,
+)
+from lucid_recorder.rdp.events import (
+    Connected,
+    Disconnected,
+    Event,
+    Gap,
+    Rect,
+    TlsMode,
+)
+
+# The module, not the function of the same name that lucid_recorder.rdp exports.
+capture_module = importlib.import_module("lucid_recorder.rdp.capture")
+
+# X.224 Connection Confirm selecting PROTOCOL_SSL, and one without negotiation data.
+CC_SSL = bytes.fromhex("03000013" "0ed000001234" "00" "0200080001000000")
+CC_LEGACY = bytes.fromhex("0300000b" "06d000001234" "00")
+# Negotiation failures: HYBRID_REQUIRED_BY_SERVER, SSL_NOT_ALLOWED_BY_SERVER; and CredSSP chosen.
+CC_NEEDS_NLA = bytes.fromhex("03000013" "0ed000001234" "00" "0300080005000000")
+CC_RDP_ONLY = bytes.fromhex("03000013" "0ed000001234" "00" "0300080002000000")
+CC_HYBRID = bytes.fromhex("03000013" "0ed000001234" "00" "0200080002000000")
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@contextlib.asynccontextmanager
+async def fake_server(handler: Handler) -> AsyncIterator[int]:
+    server = await asyncio.start_server(handler, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(server.wait_closed(), 2)
+
+
+async def read_tpkt(reader: asyncio.StreamReader) -> bytes:
+    header = await reader.readexactly(4)
+    return await reader.readexactly(struct.unpack(">H", header[2:])[0] - 4)
+
+
+@pytest.fixture(scope="module")
+def server_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
+    """A self-signed certificate for 127.0.0.1: (cert.pem, key.pem, sha256 hex)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-rdp")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    directory = tmp_path_factory.mktemp("tls")
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
+    return cert_path, key_path, digest
+
+
+def config(port: int, tls: TlsConfig | None = None, **kwargs: object) -> CaptureConfig:
+    tls = tls or TlsConfig(mode=TlsMode.INSECURE)
+    params: dict[str, object] = {"connect_timeout": 2.0, "step_timeout": 2.0, **kwargs}
+    return CaptureConfig(host="127.0.0.1", port=port, username="u", password="p", tls=tls,
+                         **params)  # type: ignore[arg-type]
+
+
+async def first_event(cfg: CaptureConfig) -> Event:
+    async with contextlib.aclosing(capture(cfg)) as stream:
+        async for event in stream:
+            return event
+    raise AssertionError("capture ended without an event")
+
+
+def tls_server(cert: tuple[Path, Path, str], received: list[bytes]) -> Handler:
+    """Answers X.224 with PROTOCOL_SSL, runs TLS, records what the client sends next."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert[0], cert[1])
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_tpkt(reader)
+        writer.write(CC_SSL)
+        await writer.drain()
+        try:
+            await writer.start_tls(context)
+            received.append(await asyncio.wait_for(reader.read(4096), 5))
+        except (ssl.SSLError, ConnectionError, TimeoutError):
+            received.append(b"")
+        # Hang up at once: asyncio's TLS close would wait for the peer's close_notify.
+        writer.transport.abort()
+
+    return handle
+
+
+async def test_refused_port_is_a_connect_error() -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    started = time.monotonic()
+    with pytest.raises(ConnectError, match=f"127.0.0.1:{port}"):
+        await first_event(config(port))
+    assert time.monotonic() - started < 2
+
+
+async def test_silent_server_times_out_the_step() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read(100)
+        await asyncio.sleep(10)
+
+    async with fake_server(silent) as port:
+        started = time.monotonic()
+        with pytest.raises(StepTimeoutError, match=r"X\.224 negotiation"):
+            await first_event(config(port, step_timeout=0.5))
+        assert time.monotonic() - started < 3
+
+
+async def test_legacy_rdp_security_is_refused() -> None:
+    async def legacy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_tpkt(reader)
+        writer.write(CC_LEGACY)
+        await writer.drain()
+        await reader.read(100)
+
+    async with fake_server(legacy) as port:
+        with pytest.raises(TlsVerificationError, match="legacy RDP security"):
+            await first_event(config(port))
+
+
+async def test_nla_is_offered_when_the_server_demands_it(
+        server_cert: tuple[Path, Path, str]) -> None:
+    offers: list[int] = []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(server_cert[0], server_cert[1])
+
+    async def needs_nla(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = await read_tpkt(reader)
+        offers.append(struct.unpack_from("<I", request, len(request) - 4)[0])
+        if len(offers) == 1:
+            writer.write(CC_NEEDS_NLA)
+            await writer.drain()
+            await reader.read(100)
+            return
+        writer.write(CC_HYBRID)
+        await writer.drain()
+        with contextlib.suppress(ssl.SSLError, ConnectionError):
+            await writer.start_tls(context)
+            await asyncio.wait_for(reader.read(4096), 5)  # the client's first CredSSP token
+        writer.transport.abort()
+
+    async with fake_server(needs_nla) as port:
+        with pytest.raises(AuthenticationError, match="NLA"):
+            await first_event(config(port))
+    # TLS alone first; then TLS, CredSSP and CredSSP with Early User Authorization.
+    assert offers == [0x1, 0x1 | 0x2 | 0x8]
+
+
+async def test_server_without_tls_is_refused() -> None:
+    async def rdp_only(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_tpkt(reader)
+        writer.write(CC_RDP_ONLY)
+        await writer.drain()
+        await reader.read(100)
+
+    async with fake_server(rdp_only) as port:
+        with pytest.raises(TlsVerificationError, match="only the legacy RDP security"):
+            await first_event(config(port))
+
+
+async def test_wrong_fingerprint_sends_nothing_after_the_handshake(
+        server_cert: tuple[Path, Path, str]) -> None:
+    received: list[bytes] = []
+    async with fake_server(tls_server(server_cert, received)) as port:
+        tls = TlsConfig(mode=TlsMode.FINGERPRINT, fingerprint_sha256="ab" * 32)
+        with pytest.raises(TlsVerificationError, match=server_cert[2]):
+            await first_event(config(port, tls))
+        await asyncio.sleep(0.2)
+    assert received == [b""]
+
+
+@pytest.mark.parametrize("mode", ["fingerprint", "colon-fingerprint", "ca-file"])
+async def test_trusted_server_gets_past_tls(server_cert: tuple[Path, Path, str],
+                                            mode: str) -> None:
+    received: list[bytes] = []
+    fingerprint = server_cert[2]
+    tls = {
+        "fingerprint": TlsConfig(mode=TlsMode.FINGERPRINT, fingerprint_sha256=fingerprint),
+        "colon-fingerprint": TlsConfig(
+            mode=TlsMode.FINGERPRINT,
+            fingerprint_sha256=":".join(fingerprint[i:i + 2] for i in range(0, 64, 2)).upper()),
+        "ca-file": TlsConfig(mode=TlsMode.VERIFY, ca_file=server_cert[0]),
+    }[mode]
+    async with fake_server(tls_server(server_cert, received)) as port:
+        # The fake server hangs up after the first PDU: MCS Connect Initial.
+        with pytest.raises(ProtocolError, match="MCS Connect"):
+            await first_event(config(port, tls))
+    assert received and received[0][:1] == b"\x03"  # a TPKT: the client went on
+
+
+@pytest.mark.parametrize("server_name", [None, "other.example"])
+async def test_verify_mode_rejects_untrusted_or_misnamed(
+        server_cert: tuple[Path, Path, str], server_name: str | None) -> None:
+    received: list[bytes] = []
+    # System roots do not know the fake CA; with its own CA the name must still match.
+    tls = (TlsConfig(mode=TlsMode.VERIFY) if server_name is None else
+           TlsConfig(mode=TlsMode.VERIFY, ca_file=server_cert[0], server_name=server_name))
+    async with fake_server(tls_server(server_cert, received)) as port:
+        with pytest.raises(TlsVerificationError, match="Verify verification"):
+            await first_event(config(port, tls))
+        await asyncio.sleep(0.2)
+    assert received == [b""]
+
+
+def test_fingerprint_spellings() -> None:
+    digest = "ab" * 32
+    assert normalize_fingerprint("AB:" * 31 + "AB") == digest
+    with pytest.raises(ValueError, match="64 hex digits"):
+        normalize_fingerprint("ab" * 31)
+    with pytest.raises(ValueError, match="needs fingerprint_sha256"):
+        TlsConfig(mode=TlsMode.FINGERPRINT)
+    with pytest.raises(ValueError, match="only used with mode Fingerprint"):
+        TlsConfig(mode=TlsMode.VERIFY, fingerprint_sha256=digest)
+
+
+def test_config_hides_the_password_and_checks_values() -> None:
+    cfg = CaptureConfig(host="h", password="hunter2")
+    assert "hunter2" not in repr(cfg)
+    with pytest.raises(ValueError, match="color_depth"):
+        CaptureConfig(host="h", color_depth=8)
+    with pytest.raises(ValueError, match="port"):
+        CaptureConfig(host="h", port=0)
+
+
+# The reconnect wrapper, over a scripted capture().
+
+
+def test_monotonic_clock_never_goes_back() -> None:
+    clock = MonotonicClock()
+    values = [clock() for _ in range(1000)]
+    assert values == sorted(values)
+
+
+def test_backoff_grows_to_its_maximum() -> None:
+    backoff = Backoff(initial=1, factor=2, maximum=5)
+    assert [backoff.delay(n) for n in range(1, 6)] == [1, 2, 4, 5, 5]
+
+
+Script = list[list[Event] | Exception]
+
+
+def scripted(monkeypatch: pytest.MonkeyPatch, script: Script) -> list[float]:
+    """Replace one capture session per script entry; return the recorded sleeps."""
+    sessions = iter(script)
+    sleeps: list[float] = []
+
+    async def fake_session(_config: CaptureConfig, clock: MonotonicClock
+                           ) -> AsyncIterator[Event]:
+        step = next(sessions)
+        if isinstance(step, Exception):
+            raise step
+        for event in step:
+            yield event
+
+    async def fake_sleep(delay: float) -> None:
+        sleeps.append(delay)
+
+    monkeypatch.setattr(capture_module, "_session", fake_session)
+    monkeypatch.setattr(capture_module.asyncio, "sleep", fake_sleep)
+    return sleeps
+
+
+def connected(t: int) -> Connected:
+    return Connected(t, 1024, 768, 32, "00", TlsMode.INSECURE)
+
+
+async def collect(stream: AsyncIterator[Event]) -> list[Event]:
+    return [event async for event in stream]
+
+
+async def test_reconnect_marks_the_gap(monkeypatch: pytest.MonkeyPatch) -> None:
+    sleeps = scripted(monkeypatch, [
+        [connected(10), Rect(11, 0, 0, 1, 1, b"\0\0\0"), Disconnected(12, "dropped")],
+        ConnectError("refused"),
+        [connected(20), Disconnected(21, "bye")],
+        AuthenticationError("stop here"),
+    ])
+    stream = capture_with_reconnect(CaptureConfig(host="h"), max_attempts=3,
+                                    backoff=Backoff(initial=1, factor=3, maximum=60))
+    with pytest.raises(AuthenticationError):
+        await collect_into(stream, out := [])
+    assert out[:3] == [connected(10), Rect(11, 0, 0, 1, 1, b"\0\0\0"), Disconnected(12, "dropped")]
+    assert out[3] == Gap(20, 12, 20, "dropped")
+    assert out[4:] == [connected(20), Disconnected(21, "bye")]
+    # After each end of a session, then growing while attempts fail.
+    assert sleeps == [1, 3, 1]
+
+
+async def collect_into(stream: AsyncIterator[Event], out: list[Event]) -> None:
+    async for event in stream:
+        out.append(event)
+
+
+async def test_reconnect_gives_up_after_max_attempts(monkeypatch: pytest.MonkeyPatch) -> None:
+    sleeps = scripted(monkeypatch, [ConnectError("a"), StepTimeoutError("b"), ConnectError("c")])
+    with pytest.raises(ConnectError, match="c"):
+        await collect(capture_with_reconnect(CaptureConfig(host="h"), max_attempts=3,
+                                             backoff=Backoff(initial=2, factor=2)))
+    assert sleeps == [2, 4]
+
+
+@pytest.mark.parametrize("error", [TlsVerificationError("pin"), AuthenticationError("pw")])
+async def test_trust_and_credential_errors_are_not_retried(
+        monkeypatch: pytest.MonkeyPatch, error: Exception) -> None:
+    sleeps = scripted(monkeypatch, [error, [connected(1)]])
+    with pytest.raises(type(error)):
+        await collect(capture_with_reconnect(CaptureConfig(host="h"), max_attempts=5))
+    assert sleeps == []
