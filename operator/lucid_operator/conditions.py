@@ -109,14 +109,15 @@ class PodView:
                 return cls(**{**base, "exit_code": term.get("exitCode"),
                               "reason": term.get("reason") or base["reason"],
                               "message": term.get("message") or base["message"],
-                              "failures": restarts + int(failed)})
+                              "failures": max(restarts, int(failed))})
             waiting = state.get("waiting") or {}
             if waiting.get("reason") == "CrashLoopBackOff":
-                # Waiting to restart after a failure that restartCount does not count yet.
+                # Kubelets count the pending restart either already or only once it
+                # happens; at least one failure lies behind a back-off either way.
                 return cls(**{**base, "exit_code": last.get("exitCode"),
                               "reason": last.get("reason") or "CrashLoopBackOff",
                               "message": last.get("message") or waiting.get("message", ""),
-                              "failures": restarts + 1, "crash_looping": True})
+                              "failures": max(restarts, 1), "crash_looping": True})
             if waiting.get("reason"):
                 return cls(**{**base, "reason": waiting["reason"],
                               "message": waiting.get("message", "")})

@@ -341,7 +341,8 @@ def _give_up(kube: Kube, session: dict[str, Any], pod: PodView, max_retries: int
     write_status(kube, ref, Phase.FAILED, [
         ConditionUpdate(RECORDER_RUNNING, False, "RecorderFailed", message),
         ConditionUpdate(READY, False, "RecorderFailed", message)],
-        {"retries": pod.restarts, "stoppedAt": rfc3339(_now())})
+        # A restart the kubelet had scheduled but that never ran is not a retry.
+        {"retries": min(pod.restarts, max_retries), "stoppedAt": rfc3339(_now())})
     return [Event("Warning", "RecorderFailed", message), Event("Warning", "Failed", message)]
 
 

@@ -6,7 +6,9 @@ the local kubelet, as a non-root process on a read-only root filesystem.
 
 from __future__ import annotations
 
+import json
 import os
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -87,3 +89,41 @@ def test_record_stop_verify_and_play(recorder_operator, sessions: Sessions, tmp_
     for image in (played, screen):
         image.paste((0, 0, 0), (x, y, x + w, y + h))
     assert ImageChops.difference(played, screen).getbbox() is None
+
+
+def test_recorder_sigkill_restarts_on_its_spool_and_verify_names_the_gap(
+        recorder_operator, sessions: Sessions, tmp_path: Path):
+    stack = sessions.stack
+    keys = keygen(tmp_path / "auditor")
+    sessions.secret("auditor-kill", {"publicKey": keys.public.read_text()})
+    manifest = sessions.manifest("killed", chunking={"maxSeconds": 1})
+    manifest["spec"]["encryption"]["recipientPublicKeySecretRef"]["name"] = "auditor-kill"
+    manifest["spec"]["storage"]["bucket"] = "e2e-killed"
+    sessions.apply(manifest)
+    sessions.wait_phase("killed", "Recording", timeout=90)
+    wait_for(lambda: (sessions.status("killed").get("pipeline") or {}).get("chunksStored", 0)
+             >= 2, 60, "the first chunks")
+
+    pod = sessions.pods("killed")[0]
+    container = pod["status"]["containerStatuses"][0]
+    pgid = int(container["containerID"].removeprefix("local://"))
+    os.killpg(pgid, signal.SIGKILL)
+    wait_for(lambda: sessions.pods("killed")[0]["status"]["containerStatuses"][0]
+             .get("restartCount", 0) >= 1, 60, "the kubelet to restart the recorder")
+    sessions.wait_phase("killed", "Recording", timeout=90)
+    stored = sessions.status("killed")["pipeline"]["chunksStored"]
+    wait_for(lambda: sessions.status("killed")["pipeline"]["chunksStored"] >= stored + 2, 60,
+             "chunks after the restart")
+    assert sessions.status("killed")["retries"] == 1
+
+    sessions.apply({**manifest, "spec": {**manifest["spec"], "state": "Stopped"}})
+    sessions.wait_phase("killed", "Completed", timeout=90)
+    report = _cli(stack, "lucid-seal", "verify", "--json", "--endpoint", stack.minio.endpoint,
+                  "--bucket", "e2e-killed", "--no-tls", "--session",
+                  f"{sessions.namespace}/killed", "--private-key", str(keys.private))
+    assert report.returncode == 0, report.stdout + report.stderr
+    result = json.loads(report.stdout)
+    assert result["ok"] is True and result["complete"] is True
+    gaps = result["gaps"]
+    assert len(gaps) == 1, gaps
+    assert gaps[0]["reason"] == "RecorderRestart", gaps
