@@ -310,12 +310,17 @@ def needs_refresh(session: dict[str, Any]) -> bool:
         return False
     capturing = (_phase(session) is Phase.CONNECTING
                  and pipeline.get("state") == contract.PIPELINE_CAPTURING)
-    return capturing or degraded_update(pipeline, status.get("conditions") or []) is not None
+    gave_up = pipeline.get("state") == contract.PIPELINE_FAILED
+    return (capturing or gave_up
+            or degraded_update(pipeline, status.get("conditions") or []) is not None)
 
 
 def refresh(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> list[Event]:
     """Re-derive phase and Degraded after the recorder reported something."""
     status = _status(session)
+    pipeline = status.get("pipeline") or {}
+    if pipeline.get("state") == contract.PIPELINE_FAILED:
+        return _recorder_gave_up(kube, session, pipeline.get("message") or "no message")
     events: list[Event] = []
     degraded = degraded_update(status.get("pipeline") or {}, status.get("conditions") or [])
     if degraded is not None:
@@ -327,6 +332,21 @@ def refresh(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> 
     if pod is not None:
         events += observe_pod(kube, settings, pod, deleted=False)
     return events
+
+
+def _recorder_gave_up(kube: Kube, session: dict[str, Any], message: str) -> list[Event]:
+    """The recorder hit an error a restart cannot fix (bad credentials, a malformed
+    key, a missing bucket): fail now instead of crash-looping through the retries."""
+    ref = ref_of(session)
+    name = _status(session).get("podName")
+    if name:
+        kube.delete_pod(ref.namespace, name, 0)
+    text = f"recorder cannot continue: {message}"
+    write_status(kube, ref, Phase.FAILED, [
+        ConditionUpdate(RECORDER_RUNNING, False, "RecorderFailed", text),
+        ConditionUpdate(READY, False, "RecorderFailed", text)],
+        {"stoppedAt": rfc3339(_now())})
+    return [Event("Warning", "Failed", text)]
 
 
 def _give_up(kube: Kube, session: dict[str, Any], pod: PodView, max_retries: int

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from PIL import Image, ImageChops
 
 from lucid_devstack.operator_proc import OperatorProcess
 from lucid_devstack.stack import Stack, venv_bin
-from lucid_recorder.sealing.keys import keygen
+from lucid_recorder.sealing.keys import KeyPairFiles, keygen
 from tests.e2e.support import Sessions, wait_for
 
 pytestmark = pytest.mark.stack
@@ -44,20 +45,31 @@ def _cli(stack: Stack, *argv: str) -> subprocess.CompletedProcess[str]:
                           text=True, timeout=120, env=env)
 
 
+def _start_recording(sessions: Sessions, name: str, bucket: str, chunk_seconds: int,
+                     keys_dir: Path) -> tuple[dict, KeyPairFiles]:
+    """A session with a real auditor key pair, recording with short chunks, and its keys."""
+    keys = keygen(keys_dir)
+    sessions.secret(f"auditor-{name}", {"publicKey": keys.public.read_text()})
+    manifest = sessions.manifest(name, chunking={"maxSeconds": chunk_seconds})
+    manifest["spec"]["encryption"]["recipientPublicKeySecretRef"]["name"] = f"auditor-{name}"
+    manifest["spec"]["storage"]["bucket"] = bucket
+    sessions.apply(manifest)
+    sessions.wait_phase(name, "Recording", timeout=90)
+    return manifest, keys
+
+
+def _chunks_stored(sessions: Sessions, name: str) -> int:
+    return int((sessions.status(name).get("pipeline") or {}).get("chunksStored", 0))
+
+
 def test_record_stop_verify_and_play(recorder_operator, sessions: Sessions, tmp_path: Path):
     stack = sessions.stack
-    keys = keygen(tmp_path / "auditor")
-    sessions.secret("auditor-real", {"publicKey": keys.public.read_text()})
-    manifest = sessions.manifest("real", chunking={"maxSeconds": 2})
-    manifest["spec"]["encryption"]["recipientPublicKeySecretRef"]["name"] = "auditor-real"
-    manifest["spec"]["storage"]["bucket"] = "e2e-recordings"
-    sessions.apply(manifest)
-    sessions.wait_phase("real", "Recording", timeout=90)
+    manifest, keys = _start_recording(sessions, "real", "e2e-recordings", 2, tmp_path / "keys")
 
     stack.desktop.type_text("lucid records this line exactly")
     stack.desktop.press("Return")
-    wait_for(lambda: (sessions.status("real").get("pipeline") or {}).get("chunksStored", 0) >= 2,
-             60, "chunks to grow in status.pipeline.chunksStored")
+    wait_for(lambda: _chunks_stored(sessions, "real") >= 2, 60,
+             "chunks to grow in status.pipeline.chunksStored")
     clock = stack.desktop.window_geometry("xclock")
     screen = stack.desktop.screenshot_rgb()
 
@@ -94,15 +106,8 @@ def test_record_stop_verify_and_play(recorder_operator, sessions: Sessions, tmp_
 def test_recorder_sigkill_restarts_on_its_spool_and_verify_names_the_gap(
         recorder_operator, sessions: Sessions, tmp_path: Path):
     stack = sessions.stack
-    keys = keygen(tmp_path / "auditor")
-    sessions.secret("auditor-kill", {"publicKey": keys.public.read_text()})
-    manifest = sessions.manifest("killed", chunking={"maxSeconds": 1})
-    manifest["spec"]["encryption"]["recipientPublicKeySecretRef"]["name"] = "auditor-kill"
-    manifest["spec"]["storage"]["bucket"] = "e2e-killed"
-    sessions.apply(manifest)
-    sessions.wait_phase("killed", "Recording", timeout=90)
-    wait_for(lambda: (sessions.status("killed").get("pipeline") or {}).get("chunksStored", 0)
-             >= 2, 60, "the first chunks")
+    manifest, keys = _start_recording(sessions, "killed", "e2e-killed", 1, tmp_path / "keys")
+    wait_for(lambda: _chunks_stored(sessions, "killed") >= 2, 60, "the first chunks")
 
     pod = sessions.pods("killed")[0]
     container = pod["status"]["containerStatuses"][0]
@@ -111,8 +116,8 @@ def test_recorder_sigkill_restarts_on_its_spool_and_verify_names_the_gap(
     wait_for(lambda: sessions.pods("killed")[0]["status"]["containerStatuses"][0]
              .get("restartCount", 0) >= 1, 60, "the kubelet to restart the recorder")
     sessions.wait_phase("killed", "Recording", timeout=90)
-    stored = sessions.status("killed")["pipeline"]["chunksStored"]
-    wait_for(lambda: sessions.status("killed")["pipeline"]["chunksStored"] >= stored + 2, 60,
+    stored = _chunks_stored(sessions, "killed")
+    wait_for(lambda: _chunks_stored(sessions, "killed") >= stored + 2, 60,
              "chunks after the restart")
     assert sessions.status("killed")["retries"] == 1
 
@@ -127,3 +132,33 @@ def test_recorder_sigkill_restarts_on_its_spool_and_verify_names_the_gap(
     gaps = result["gaps"]
     assert len(gaps) == 1, gaps
     assert gaps[0]["reason"] == "RecorderRestart", gaps
+
+
+@pytest.mark.parametrize(("case", "expected"), [
+    ("wrong-storage-key", "InvalidAccessKeyId|SignatureDoesNotMatch|credentials"),
+    ("missing-bucket", "does not exist"),
+    ("malformed-key", "public key"),
+])
+def test_bad_recorder_inputs_fail_clearly_without_crash_looping(
+        recorder_operator, sessions: Sessions, tmp_path: Path, case: str, expected: str):
+    stack = sessions.stack
+    keys = keygen(tmp_path / "keys")
+    public = "this is not a PEM public key" if case == "malformed-key" else keys.public.read_text()
+    sessions.secret("auditor-bad", {"publicKey": public})
+    manifest = sessions.manifest(case)
+    manifest["spec"]["encryption"]["recipientPublicKeySecretRef"]["name"] = "auditor-bad"
+    if case == "wrong-storage-key":
+        sessions.secret("wrong-creds", {"accessKey": stack.minio.access_key,
+                                        "secretKey": "definitely-not-the-secret"})
+        manifest["spec"]["storage"]["credentialsSecretRef"]["name"] = "wrong-creds"
+    if case == "missing-bucket":
+        manifest["spec"]["storage"].update(bucket="never-created", createBucket=False)
+    sessions.apply(manifest)
+    status = sessions.wait_phase(case, "Failed", timeout=90)
+    running = sessions.condition(case, "RecorderRunning")
+    assert running["reason"] == "RecorderFailed"
+    assert running["message"].startswith("recorder cannot continue:")
+    assert re.search(expected, running["message"], re.IGNORECASE), running["message"]
+    assert "definitely-not-the-secret" not in json.dumps(sessions.get(case))
+    assert status["retries"] == 0  # failed at once: no crash loop through the retries
+    wait_for(lambda: sessions.pods(case) == [], 30, "the recorder pod to be removed")
