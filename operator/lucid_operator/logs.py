@@ -38,3 +38,5 @@ def configure_logging(log_format: str, level: str) -> None:
     # The Kubernetes client logs request bodies at DEBUG, which may include Secrets.
     logging.getLogger("kubernetes").setLevel(logging.WARNING)
     logging.getLogger("urllib3").setLevel(logging.WARNING)
+    # One line per health probe would drown everything else.
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

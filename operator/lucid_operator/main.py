@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import sys
 
 import kopf
@@ -27,6 +28,7 @@ def configure_kopf(settings: kopf.OperatorSettings, ours: OperatorSettings) -> N
     settings.persistence.finalizer = f"{GROUP}/finalizer"
     # Events are posted explicitly with reasons; kopf's per-log-line events would be noise.
     settings.posting.level = logging.WARNING
+    settings.posting.reporting_component = "lucid-operator"
     settings.execution.max_workers = 16
     settings.networking.request_timeout = 30
     settings.networking.connect_timeout = 10
@@ -49,6 +51,10 @@ def main() -> int:
         print(f"lucid-operator: invalid settings:\n{exc}", file=sys.stderr)
         return 2
     configure_logging(ours.log_format, ours.log_level)
+    if ours.priority is None:
+        # Replicas of one Deployment share their settings; kopf pauses every peer of
+        # equal priority, so each replica draws its own.
+        ours.priority = 0 if ours.standalone else random.randint(1, 2**31 - 1)
     load_config()
     if ours.metrics_port:
         start_http_server(ours.metrics_port)

