@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+# lupa is a pinned dev dependency; Argo CD runs Lua 5.1.
+import lupa.lua51 as lupa
 import pytest
 import yaml
 
@@ -25,8 +27,6 @@ from lucid_operator.conditions import (
     derive_phase,
     merge_conditions,
 )
-
-lupa = pytest.importorskip("lupa.lua51", reason="lupa (dev dependency) runs the Lua health check")
 
 REPO = Path(__file__).resolve().parents[2]
 HEALTH_LUA = REPO / "deploy" / "argocd" / "health.lua"

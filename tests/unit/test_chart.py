@@ -46,8 +46,7 @@ CLUSTER_NEEDED = {("apiextensions.k8s.io", "customresourcedefinitions", v)
 
 def helm() -> str:
     binary = paths.binary("helm")
-    if not binary.exists():
-        pytest.skip(f"helm is not built yet ({binary}); `make bootstrap` builds it")
+    assert binary.exists(), f"helm is not built yet ({binary}); `make bootstrap` builds it"
     return str(binary)
 
 
