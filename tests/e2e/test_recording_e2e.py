@@ -109,6 +109,7 @@ def test_recorder_sigkill_restarts_on_its_spool_and_verify_names_the_gap(
     manifest, keys = _start_recording(sessions, "killed", "e2e-killed", 1, tmp_path / "keys")
     wait_for(lambda: _chunks_stored(sessions, "killed") >= 2, 60, "the first chunks")
 
+    before_kill = _chunks_stored(sessions, "killed")
     pod = sessions.pods("killed")[0]
     container = pod["status"]["containerStatuses"][0]
     pgid = int(container["containerID"].removeprefix("local://"))
@@ -117,6 +118,7 @@ def test_recorder_sigkill_restarts_on_its_spool_and_verify_names_the_gap(
              .get("restartCount", 0) >= 1, 60, "the kubelet to restart the recorder")
     sessions.wait_phase("killed", "Recording", timeout=90)
     stored = _chunks_stored(sessions, "killed")
+    assert stored >= before_kill  # the restarted recorder counts on from the spool
     wait_for(lambda: _chunks_stored(sessions, "killed") >= stored + 2, 60,
              "chunks after the restart")
     assert sessions.status("killed")["retries"] == 1

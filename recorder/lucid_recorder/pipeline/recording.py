@@ -96,6 +96,11 @@ class Recording:
         self.session_start_unix_ns = (int(started.timestamp() * 10**9) if started is not None
                                       else time.time_ns())
         self._mono_at_start = self.session_start_unix_ns - (time.time_ns() - time.monotonic_ns())
+        # A restarted recorder keeps counting where the stored recording stands.
+        pending = {chunk.seq for chunk in self.spool.pending()}
+        stored = [info for seq, info in self.spool.state.chunks.items() if seq not in pending]
+        self.chunks_stored = len(stored)
+        self.bytes_stored = sum(info.sealed_bytes for info in stored)
 
     def session_ns(self, monotonic_ns: int) -> int:
         """A capture timestamp (monotonic clock) on the session's timeline."""
@@ -111,7 +116,7 @@ class Recording:
             "bytesStored": self.bytes_stored,
             "storedHuman": human_bytes(self.bytes_stored),
             "updatesCaptured": self.updates,
-            "location": {"bucket": self.store.bucket, "prefix": self.store.layout.prefix},
+            "location": {"bucket": self.store.bucket, "prefix": self.store.layout.root},
             "message": self.problem,
         }
         if self.last_chunk_at is not None:
