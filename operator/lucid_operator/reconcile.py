@@ -295,7 +295,8 @@ def observe_pod(kube: Kube, settings: OperatorSettings, pod: dict[str, Any],
     if phase in TERMINAL_PHASES:
         extra["stoppedAt"] = rfc3339(_now())
     previous, new = write_status(kube, ref, phase, updates, extra)
-    if new != previous and new is not None:
+    # stop() announces Stopping itself, with the reason.
+    if new != previous and new is not None and new is not Phase.STOPPING:
         kind = "Warning" if new is Phase.FAILED else "Normal"
         message = next((u.message for u in updates if u.type == READY), new.value)
         events.append(Event(kind, new.value, message))
