@@ -1,0 +1,204 @@
+"""Capture cost and size: the scripted workload recorded at 16 and 32 bpp, against x264 and PNG.
+
+Per repetition, on the same desktop and the same scripted workload (Desktop.run_workload):
+
+- ours at 16 bpp and at 32 bpp: bench.child captures in its own process, chunking,
+  compressing and sealing in line (no spool, no upload); its CPU time from Connected to
+  the last sealed chunk, and the sealed bytes, per minute recorded;
+- `ffmpeg -f x11grab … -c:v libx264 -preset ultrafast -crf 23`: file size and ffmpeg's
+  CPU time (wait4 rusage), per minute; alongside it, the same with `-pix_fmt yuv420p`
+  (the stated command encodes x11grab's RGB as 4:4:4; 4:2:0 is the usual, smaller form);
+- during the x264 runs, a full-screen PNG each second (xwd screenshot, Pillow's default
+  PNG compression): bytes per minute. Screenshots run in this process, so they do not
+  count in ffmpeg's CPU time, but they do share the two cores with it.
+
+The order of the three runs rotates between repetitions so slow drift of the shared
+machine does not always favour the same one.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.children import run_child, wait_child
+from bench.common import Context, log, median, spread
+
+DEPTHS = (16, 32)
+
+
+class PngGrabber(threading.Thread):
+    """A full-frame PNG every second: the simplest lossless screen recorder."""
+
+    def __init__(self, ctx: Context) -> None:
+        super().__init__(daemon=True)
+        self.desktop = ctx.desktop()
+        self.sizes: list[int] = []
+        self.encode_cpu_s = 0.0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        tick = time.monotonic()
+        while not self.done.is_set():
+            image = self.desktop.screenshot_rgb()
+            began = time.thread_time()
+            out = io.BytesIO()
+            image.save(out, format="PNG")
+            self.encode_cpu_s += time.thread_time() - began
+            self.sizes.append(out.tell())
+            tick += 1.0
+            self.done.wait(max(0.0, tick - time.monotonic()))
+
+
+def _ffprobe(path: Path) -> dict[str, Any]:
+    done = subprocess.run(
+        ["ffprobe", "-v", "error", "-select_streams", "v:0", "-show_entries",
+         "stream=codec_name,profile,pix_fmt,width,height,nb_frames:format=duration",
+         "-of", "json", str(path)], capture_output=True, text=True, timeout=60, check=False)
+    try:
+        info = json.loads(done.stdout)
+    except json.JSONDecodeError:
+        return {}
+    stream = (info.get("streams") or [{}])[0]
+    return {**stream, "duration": float(info.get("format", {}).get("duration", "nan"))}
+
+
+def _x264_argv(ctx: Context, seconds: float, out: Path, extra: list[str]) -> list[str]:
+    desktop = ctx.desktop()
+    return ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
+            "-f", "x11grab", "-video_size", f"{desktop.width}x{desktop.height}",
+            "-framerate", "10", "-i", desktop.display, "-t", f"{seconds:g}",
+            "-c:v", "libx264", "-preset", "ultrafast", "-crf", "23", *extra, str(out)]
+
+
+def _x264_result(argv: list[str], out: Path, seconds: float, rusage: Any) -> dict[str, Any]:
+    probe = _ffprobe(out)
+    duration = probe.get("duration") or seconds
+    size = out.stat().st_size
+    cpu = rusage.ru_utime + rusage.ru_stime
+    out.unlink()
+    return {"argv": " ".join([*argv[:-1], "out.mp4"]), "bytes": size, "duration_s": duration,
+            "cpu_s": cpu, "bytes_per_min": size / duration * 60,
+            "cpu_s_per_min": cpu / duration * 60, "stream": probe}
+
+
+def baselines(ctx: Context, seconds: float, workdir: Path) -> dict[str, Any]:
+    """x264 as the issue states it, x264 in 4:2:0 next to it, and PNG, over one workload."""
+    desktop = ctx.desktop()
+    workdir.mkdir(parents=True, exist_ok=True)
+    # From x11grab's RGB the stated command encodes 4:4:4 (High 4:4:4 Predictive); screen
+    # recordings usually go 4:2:0, which is smaller still, so that is measured too.
+    variants = {"x264": [], "x264_420": ["-pix_fmt", "yuv420p"]}
+    argvs = {name: _x264_argv(ctx, seconds, workdir / f"{name}.mp4", extra)
+             for name, extra in variants.items()}
+    grabber = PngGrabber(ctx)
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    try:
+        for name, argv in argvs.items():
+            with open(workdir / f"{name}.log", "wb") as err:
+                procs[name] = subprocess.Popen(argv, env={**os.environ, **desktop.x_env},
+                                               stdin=subprocess.DEVNULL,
+                                               stdout=subprocess.DEVNULL, stderr=err)
+        grabber.start()
+        desktop.run_workload(seconds)
+        grabber.done.set()
+        result: dict[str, Any] = {}
+        for name, proc in procs.items():
+            status, rusage = wait_child(proc, seconds + 120)
+            if status != 0:
+                raise RuntimeError(f"ffmpeg exited with {status}: see {workdir}/{name}.log")
+            result[name] = _x264_result(argvs[name], workdir / f"{name}.mp4", seconds, rusage)
+    finally:
+        grabber.done.set()
+        if grabber.is_alive():
+            grabber.join()
+        for proc in procs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+    png_seconds = max(1, len(grabber.sizes))  # one frame a second
+    result["png"] = {
+        "frames": len(grabber.sizes),
+        "bytes": sum(grabber.sizes),
+        "median_frame_bytes": median(grabber.sizes) if grabber.sizes else None,
+        "bytes_per_min": sum(grabber.sizes) / png_seconds * 60,
+        "encode_cpu_s_per_min": grabber.encode_cpu_s / png_seconds * 60,
+    }
+    return result
+
+
+def ours(ctx: Context, depth: int, seconds: float, workdir: Path) -> dict[str, Any]:
+    child = run_child(ctx, "capture", depth, seconds, workdir)
+    r = child.result
+    per_min = 60 / r["wall_s"]
+    stage_cpu = sum(r["cpu_stage_s"].values())
+    return {
+        **r,
+        "rusage_cpu_s": child.rusage_cpu_s,
+        "cpu_s_per_min": r["cpu_total_s"] * per_min,
+        "capture_cpu_s_per_min": (r["cpu_total_s"] - stage_cpu) * per_min,
+        "stage_cpu_s_per_min": {k: v * per_min for k, v in r["cpu_stage_s"].items()},
+        "bytes_per_min": r["bytes"]["sealed"] * per_min,
+        "segment_bytes_per_min": r["bytes"]["segments"] * per_min,
+        "rgb_bytes_per_min": r["bytes"]["rgb"] * per_min,
+        "updates_per_min": r["events"] * per_min,
+    }
+
+
+def run(ctx: Context) -> dict[str, Any]:
+    seconds = 15.0 if ctx.quick else 60.0
+    repetitions = 1 if ctx.quick else 3
+    runs = ["ours16", "ours32", "baselines"]
+    reps: list[dict[str, Any]] = []
+    for rep in range(repetitions):
+        order = runs[rep % len(runs):] + runs[:rep % len(runs)]
+        entry: dict[str, Any] = {"order": order}
+        for name in order:
+            log(f"capture: repetition {rep + 1}/{repetitions}, {name}, {seconds:g} s")
+            workdir = ctx.workdir / f"capture-{rep}-{name}"
+            if name == "baselines":
+                entry |= baselines(ctx, seconds, workdir)
+            else:
+                entry[name] = ours(ctx, int(name[4:]), seconds, workdir)
+        for depth in DEPTHS:
+            entry[f"ours{depth}"]["size_vs_x264"] = (entry[f"ours{depth}"]["bytes_per_min"]
+                                                     / entry["x264"]["bytes_per_min"])
+            entry[f"ours{depth}"]["size_vs_png"] = (entry[f"ours{depth}"]["bytes_per_min"]
+                                                    / entry["png"]["bytes_per_min"])
+            entry[f"ours{depth}"]["cpu_vs_x264"] = (entry[f"ours{depth}"]["cpu_s_per_min"]
+                                                    / entry["x264"]["cpu_s_per_min"])
+            entry[f"ours{depth}"]["size_vs_x264_420"] = (
+                entry[f"ours{depth}"]["bytes_per_min"] / entry["x264_420"]["bytes_per_min"])
+        reps.append(entry)
+
+    def summary(name: str, key: str) -> dict[str, Any]:
+        return spread([r[name][key] for r in reps])
+
+    result: dict[str, Any] = {"seconds": seconds, "repetitions": reps, "summary": {}}
+    for depth in DEPTHS:
+        name = f"ours{depth}"
+        result["summary"][name] = {
+            key: summary(name, key) for key in (
+                "cpu_s_per_min", "capture_cpu_s_per_min", "bytes_per_min",
+                "segment_bytes_per_min", "rgb_bytes_per_min", "updates_per_min",
+                "size_vs_x264", "size_vs_x264_420", "size_vs_png", "cpu_vs_x264")}
+        result["summary"][name]["stage_cpu_s_per_min"] = {
+            stage: spread([r[name]["stage_cpu_s_per_min"][stage] for r in reps])
+            for stage in reps[0][name]["stage_cpu_s_per_min"]}
+        result["summary"][name]["cpu_before_connected_s"] = summary(name,
+                                                                    "cpu_before_connected_s")
+    for name in ("x264", "x264_420"):
+        result["summary"][name] = {k: summary(name, k) for k in ("bytes_per_min",
+                                                                 "cpu_s_per_min")}
+        result["summary"][name]["stream"] = reps[0][name]["stream"]
+        result["summary"][name]["argv"] = reps[0][name]["argv"]
+    result["summary"]["png"] = {k: summary("png", k) for k in ("bytes_per_min",
+                                                               "encode_cpu_s_per_min",
+                                                               "median_frame_bytes")}
+    return result

@@ -1,0 +1,215 @@
+"""Recorder work in a process of its own, so its CPU time and RSS are measured alone.
+
+    python -m bench.child capture --depth 32 --out result.json
+    python -m bench.child record --depth 32 --workdir DIR --out result.json
+
+The parent passes the desktop and MinIO coordinates in the environment (BENCH_*), waits
+for the line CONNECTED on stdout, drives the desktop workload, then sends SIGTERM. The
+child finishes its recording and writes a JSON result.
+
+capture: the capture source, with each update chunked (RecordingWriter), compressed
+(zstd 3) and sealed in line, as the pipeline does but without spool or upload: CPU and
+bytes per minute of the stored form. record: the whole `Recording` pipeline into MinIO,
+for RSS (sampled by the parent) and update-to-durable-object latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import make_spec
+from bench.recorder_run import LatencyProbe, bucket_name, build_recording
+from lucid_recorder import format as fmt
+from lucid_recorder.pipeline.convert import start_detail, to_records
+from lucid_recorder.rdp import CaptureConfig, TlsConfig, TlsMode, capture
+from lucid_recorder.rdp import events as ev
+from lucid_recorder.sealing import Codec, Sealer, compress, keygen, read_public_key
+
+# Spec defaults (RecordingSessionSpec): chunking.maxSeconds 60, maxBytes 8 MiB,
+# keyframes every 30 s, zstd level 3.
+SEGMENT_NS = 60 * 10**9
+MAX_SEGMENT_BYTES = 8 * 1024 * 1024
+KEYFRAME_NS = 30 * 10**9
+ZSTD_LEVEL = 3
+
+
+def _config(depth: int) -> CaptureConfig:
+    env = os.environ
+    tls = TlsConfig(mode=TlsMode.FINGERPRINT, fingerprint_sha256=env["BENCH_RDP_FINGERPRINT"])
+    return CaptureConfig(host="127.0.0.1", port=int(env["BENCH_RDP_PORT"]),
+                         username=env["BENCH_RDP_USER"], password=env["BENCH_RDP_PASSWORD"],
+                         width=int(env["BENCH_WIDTH"]), height=int(env["BENCH_HEIGHT"]),
+                         color_depth=depth, tls=tls)
+
+
+def _announce_connected() -> None:
+    print("CONNECTED", flush=True)
+
+
+def _stop_on_sigterm() -> asyncio.Event:
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    return stop
+
+
+class InlineSealer:
+    """Chunk → compress → seal on the capture's own thread, timing each step in CPU seconds."""
+
+    def __init__(self, connected: ev.Connected, workdir: Path) -> None:
+        keys = keygen(workdir / "keys")
+        self.sealer = Sealer(read_public_key(keys.public), "bench-capture")
+        self.origin = connected.t_ns
+        self.writer = fmt.RecordingWriter(connected.width, connected.height,
+                                          segment_ns=SEGMENT_NS, keyframe_interval_ns=KEYFRAME_NS,
+                                          max_segment_bytes=MAX_SEGMENT_BYTES)
+        self.cpu = {"chunk": 0.0, "compress": 0.0, "seal": 0.0}
+        self.bytes = {"rgb": 0, "segments": 0, "compressed": 0, "sealed": 0}
+        self.segments = 0
+        self.writer.add(0, fmt.Start(start_detail(connected)))
+
+    def session_ns(self, t_ns: int) -> int:
+        return max(0, t_ns - self.origin)
+
+    def add(self, event: ev.Event) -> None:
+        began = time.process_time()
+        if isinstance(event, ev.Rect):
+            self.bytes["rgb"] += len(event.rgb)
+        ts = self.session_ns(event.t_ns)
+        done = [d for record in to_records(event, self.session_ns)
+                for d in self.writer.add(ts, record)]
+        self.cpu["chunk"] += time.process_time() - began
+        for segment in done:
+            self._store(segment)
+
+    def close(self, end_ns: int) -> None:
+        began = time.process_time()
+        end = max(self.writer.current.last_ts_ns, self.session_ns(end_ns))
+        self.writer.add(end, fmt.Stop("stopped"))
+        last = self.writer.close(end)
+        self.cpu["chunk"] += time.process_time() - began
+        self._store(last)
+
+    def _store(self, segment: fmt.FinishedSegment) -> None:
+        self.segments += 1
+        self.bytes["segments"] += len(segment.data)
+        began = time.process_time()
+        payload = compress(segment.data, Codec.ZSTD, ZSTD_LEVEL)
+        compressed = time.process_time()
+        sealed = self.sealer.seal(payload, segment.start_ns, segment.end_ns)
+        self.cpu["compress"] += compressed - began
+        self.cpu["seal"] += time.process_time() - compressed
+        self.bytes["compressed"] += len(payload.data)
+        self.bytes["sealed"] += len(sealed.data)
+
+
+async def run_capture(depth: int, workdir: Path) -> dict[str, Any]:
+    stop = _stop_on_sigterm()
+    stats: dict[str, int] = {}
+    counts = {"events": 0, "rects": 0}
+    cpu_start = time.process_time()
+    stream = capture(_config(depth), stats=stats)
+    connected = await asyncio.wait_for(anext(stream), 60)
+    assert isinstance(connected, ev.Connected), connected
+    # From here on the clocks run: connecting (and importing Python) is a per-session
+    # cost, reported apart from the cost per minute recorded.
+    cpu_connected = time.process_time()
+    wall_connected = time.monotonic()
+    inline = InlineSealer(connected, workdir)
+    _announce_connected()
+
+    async def consume() -> None:
+        async for event in stream:
+            if isinstance(event, ev.Disconnected):
+                return
+            counts["events"] += 1
+            counts["rects"] += isinstance(event, ev.Rect)
+            inline.add(event)
+
+    reader = asyncio.create_task(consume())
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait({reader, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    wall_stopped, stop_ns, cpu_stopped = time.monotonic(), time.monotonic_ns(), time.process_time()
+    reader.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await reader
+    await stream.aclose()
+    cpu_closed = time.process_time()
+    # The last segment is part of what was recorded; closing the connection is not.
+    inline.close(stop_ns)
+    cpu_final = time.process_time()
+    return {
+        "depth": depth,
+        "session_bpp": connected.bpp,
+        "wall_s": wall_stopped - wall_connected,
+        "cpu_total_s": (cpu_stopped - cpu_connected) + (cpu_final - cpu_closed),
+        "cpu_stage_s": inline.cpu,
+        "cpu_before_connected_s": cpu_connected - cpu_start,
+        "cpu_teardown_s": cpu_closed - cpu_stopped,
+        "bytes": inline.bytes,
+        "segments": inline.segments,
+        "capture_stats": stats,
+        **counts,
+    }
+
+
+async def run_record(depth: int, workdir: Path) -> dict[str, Any]:
+    env = os.environ
+    stop = _stop_on_sigterm()
+    spec = make_spec(env["BENCH_MINIO_ENDPOINT"], bucket_name("bench-rss"), depth=depth,
+                     width=int(env["BENCH_WIDTH"]), height=int(env["BENCH_HEIGHT"]))
+    recording = build_recording(workdir, spec, env["BENCH_MINIO_ACCESS"],
+                                env["BENCH_MINIO_SECRET"], "rss")
+    probe = LatencyProbe()
+    marks: dict[str, float] = {}
+
+    def connected() -> None:
+        marks["cpu_connected"] = time.process_time()
+        marks["wall_connected"] = time.monotonic()
+        _announce_connected()
+
+    def stopping() -> None:
+        marks["wall_stopped"] = time.monotonic()
+        marks["cpu_stopped"] = time.process_time()
+
+    stop_watch = asyncio.create_task(stop.wait())
+    stop_watch.add_done_callback(lambda _task: stopping())
+    with probe.patched():
+        await recording.run(probe.watch(capture(_config(depth)), connected), stop)
+    return {
+        "depth": depth,
+        "wall_s": marks["wall_stopped"] - marks["wall_connected"],
+        "cpu_recording_s": marks["cpu_stopped"] - marks["cpu_connected"],
+        "cpu_total_s": time.process_time(),
+        "chunks_stored": recording.chunks_stored,
+        "bytes_stored": recording.bytes_stored,
+        "updates": recording.updates,
+        "latency": probe.summary(recording),
+        # The probe's stamps live in this process too; its RSS includes them.
+        "probe_bytes": probe.event_ns.itemsize * len(probe.event_ns) + 100 * len(probe.acks),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.child")
+    parser.add_argument("mode", choices=["capture", "record"])
+    parser.add_argument("--depth", type=int, default=32)
+    parser.add_argument("--workdir", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args(argv)
+    runner = run_capture if args.mode == "capture" else run_record
+    result = asyncio.run(runner(args.depth, args.workdir))
+    args.out.write_text(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
