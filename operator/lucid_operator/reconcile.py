@@ -262,9 +262,12 @@ def observe_pod(kube: Kube, settings: OperatorSettings, pod: dict[str, Any],
     session = kube.read_session(namespace, labels.get(builders.LABEL_SESSION, ""))
     if session is None or session["metadata"]["uid"] != labels.get(builders.LABEL_SESSION_UID):
         return []
-    if pod["metadata"]["name"] != _status(session).get("podName"):
-        return []  # An earlier attempt's pod: its story is already told.
     ref = ref_of(session)
+    # The current attempt's pod, even before start() recorded its name (its
+    # events can overtake that write); an earlier attempt's story is told.
+    current = _status(session).get("podName") or pod_name(ref, attempt_of(session))
+    if pod["metadata"]["name"] != current:
+        return []
     view = PodView.from_pod(pod)
     phase, updates = derive_phase(_observation(session, view, deleted))
     extra: dict[str, Any] = {}
@@ -309,7 +312,8 @@ def needs_refresh(session: dict[str, Any]) -> bool:
     pipeline = status.get("pipeline") or {}
     if _phase(session) in TERMINAL_PHASES:
         return False
-    capturing = (_phase(session) is Phase.CONNECTING
+    # Pending too: the pod's first events may have been seen before its name was recorded.
+    capturing = (_phase(session) in (Phase.PENDING, Phase.CONNECTING)
                  and pipeline.get("state") == contract.PIPELINE_CAPTURING)
     gave_up = pipeline.get("state") == contract.PIPELINE_FAILED
     return (capturing or gave_up

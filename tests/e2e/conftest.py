@@ -35,6 +35,8 @@ def operator(stack: Stack, crd: None) -> Iterator[OperatorProcess]:
         stack,
         settings={
             "LUCID_RECORDER_COMMAND": STANDIN_RECORDER,
+            # The stand-in serves no /healthz: no liveness probe may stop it.
+            "LUCID_RECORDER_METRICS_PORT": "0",
             "LUCID_TERMINATION_GRACE_SECONDS": "10",
             "LUCID_RETRY_BACKOFF_SECONDS": "1",
             "LUCID_RETRY_BACKOFF_MAX_SECONDS": "4",

@@ -6,7 +6,6 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 
-import pytest
 from kubernetes import client
 
 from lucid_devstack.proc import Proc, http_ok
@@ -15,8 +14,6 @@ from lucid_operator.api import GROUP, PLURAL, VERSION
 from tests.e2e.support import Sessions, wait_for
 
 SESSION_LABEL = "lucid.dev/session"
-# A healthy session leaves Pending within a second or two of its pod running.
-STUCK_SECONDS = 10.0
 
 
 def restart(proc: Proc, down_seconds: float, ready: Callable[[], bool], what: str) -> None:
@@ -91,49 +88,18 @@ def wait_gone(sessions: Sessions, timeout: float) -> None:
     wait_for(empty, timeout, f"every session and pod in {sessions.namespace} to be gone")
 
 
-def stuck_pending_with_running_recorder(sessions: Sessions, name: str) -> bool:
-    """The signature of the operator race described in docs/faults.md ("Known problems").
-
-    The recorder pod runs and the recorder reports, but the phase stays
-    Pending: the pod's Running event came before the operator had written
-    status.podName, so it was dropped, and a recorder report only triggers a
-    refresh from phase Connecting.
-    """
-    status = sessions.status(name)
-    pods = sessions.pods(name)
-    return (status.get("phase") == "Pending" and bool(status.get("podName"))
-            and len(pods) == 1 and pods[0]["status"].get("phase") == "Running"
-            and (status.get("pipeline") or {}).get("state") in ("Connecting", "Capturing"))
-
-
 def wait_recording(sessions: Sessions, names: Iterable[str], timeout: float,
                    on_poll: Callable[[], None] | None = None) -> None:
-    """Wait for every session to be Recording; xfail on the known race, fail on anything else.
-
-    The race's signature must hold for a while before it counts, and the wait
-    stays well below the ~50 s after which the local kubelet's liveness probe
-    stops a stand-in recorder (it serves no /healthz) and the signature changes.
-    """
+    """Wait for every session to be Recording; fail naming those that never got there."""
     wanted = list(names)
     deadline = time.monotonic() + timeout
-    stuck_since: dict[str, float] = {}
     while True:
         if on_poll is not None:
             on_poll()
         waiting = [n for n in wanted if sessions.status(n).get("phase") != "Recording"]
         if not waiting:
             return
-        now = time.monotonic()
-        for name in waiting:
-            if stuck_pending_with_running_recorder(sessions, name):
-                stuck_since.setdefault(name, now)
-            else:
-                stuck_since.pop(name, None)
-        stuck = sorted(n for n, since in stuck_since.items() if now - since >= STUCK_SECONDS)
-        if stuck and set(stuck) == set(waiting):
-            pytest.xfail(f"known operator race (docs/faults.md): {stuck} stay Pending "
-                         "while their recorder pods run and report")
-        if now > deadline:
+        if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for Recording; "
                                  f"not yet: {[(n, sessions.status(n)) for n in waiting]}")
         time.sleep(0.5)

@@ -2,10 +2,10 @@
 
 The recorder's bound (`spool_max_bytes`, SpoolFull back-pressure) is tested
 elsewhere; this is the disk filling first, as when the node's disk is shared.
-A size-limited tmpfs stands in for that disk. Today the recorder meets ENOSPC
-by crashing and restarting on its spool, so the test drives that path at the
-storage layer: what the spool held and what MinIO acknowledged must survive,
-and the restart must be declared as a gap, never a silent hole.
+A size-limited tmpfs stands in for that disk. The spool must leave no
+half-written file, hand back the sealed chunk (its sequence number and nonce
+are spent) and take the same bytes once uploads have made room: nothing that
+was spooled or acknowledged is lost, and no hole or gap appears.
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from lucid_devstack.stack import Stack
-from lucid_recorder.sealing import Codec, GapReason, SessionIdentity, compress
+from lucid_recorder.sealing import Codec, SessionIdentity, compress
 from lucid_recorder.sealing import verify as verify_session
 from lucid_recorder.storage import (
     ObjectStore,
     RetryPolicy,
     SessionLayout,
     Spool,
+    SpoolDiskFull,
     make_client,
     publish_manifest,
     resume,
@@ -79,29 +80,25 @@ def test_disk_full_then_restart_keeps_every_spooled_and_stored_chunk(stack: Stac
     seal(0)
     seal(10)
     assert upload_pending(spool, store, FAST).uploaded == 2  # acknowledged by MinIO
-    with pytest.raises(OSError) as full:
+    with pytest.raises(SpoolDiskFull) as full:
         for at in range(20, 1000, 10):
             seal(at)
-    assert full.value.errno == errno.ENOSPC
+    assert isinstance(full.value.__cause__, OSError)
+    assert full.value.__cause__.errno == errno.ENOSPC
     assert sealed > 2, "the disk filled before anything was left pending"
-    spooled = [p.seq for p in spool.pending()]
-    assert spooled == list(range(2, sealed))
-
-    last_before_crash = sealed - 1
-
-    # The recorder's crash restart: a new process opens the same spool.
-    del sealer, spool
-    spool = Spool(small_disk, SPOOL_BOUND, session)
+    assert [p.seq for p in spool.pending()] == list(range(2, sealed))
     assert list((small_disk / "tmp").iterdir()) == [], "the half-written chunk still takes space"
-    sealer = resume(spool, store, recipient.public_key())
+    assert full.value.chunk.seq == sealed
+
+    # Uploads make room; the very same sealed chunk goes in, then recording goes on.
     assert upload_pending(spool, store, FAST).remaining == 0
+    spool.put(full.value.chunk)
+    sealed += 1
     seal(5000)
     assert upload_pending(spool, store, FAST).remaining == 0
     publish_manifest(spool, store, recipient.public_key(), FAST, complete=True)
-
     report = verify_session(store.get_manifest(), store.chunks(), recipient)
     assert report.ok and report.complete, report.lines()
     assert report.chunks_authentic == sealed
-    gap, = report.gaps
-    assert (gap.reason, gap.after_seq) == (GapReason.RECORDER_RESTART, last_before_crash)
+    assert report.gaps == []
     assert_no_secret_in_logs(stack, with_operator=False)  # no operator in this test

@@ -191,3 +191,36 @@ def test_journal_holds_no_data_key(tmp_path, recipient):
         if path.is_file():
             blob = path.read_bytes()
             assert key not in blob and key.hex().encode() not in blob
+
+
+def test_disk_full_keeps_the_sealed_chunk_for_a_later_write(tmp_path, recipient, monkeypatch):
+    import errno
+
+    from lucid_recorder.storage import SpoolDiskFull
+
+    spool = open_spool(tmp_path)
+    sealer, _ = fill(spool, recipient, 2)
+    real_fsync = os.fsync
+    calls = {"n": 0}
+
+    def full_once(fd):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", full_once)
+    with pytest.raises(SpoolDiskFull) as full:
+        spool.seal_into(sealer, PAYLOAD, 20, 25)
+    assert full.value.chunk.seq == 2
+    assert list((tmp_path / "spool" / "tmp").iterdir()) == []  # no half-written file left
+    assert [p.seq for p in spool.pending()] == [0, 1]
+    # The same sealed bytes go in once there is room; the chain carries on after them.
+    spool.put(full.value.chunk)
+    spool.seal_into(sealer, PAYLOAD, 30, 35)
+    assert [p.seq for p in spool.pending()] == [0, 1, 2, 3]
+    state = spool.state
+    chunks = {p.seq: p.path.read_bytes() for p in spool.pending()}
+    report = verify(manifest_of(state, recipient.public_key(), complete=False,
+                                now=state.started_at), chunks, recipient)
+    assert not [p for p in report.problems if p.code.value != "incomplete"], report.lines()

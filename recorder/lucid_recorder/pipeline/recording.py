@@ -25,12 +25,13 @@ from lucid_recorder.pipeline.convert import start_detail, to_records
 from lucid_recorder.pipeline.stages import END, Stage, StageStats
 from lucid_recorder.rdp import events as ev
 from lucid_recorder.sealing.compression import Codec, Compressed, compress
-from lucid_recorder.sealing.sealer import ChunkInfo, Sealer
+from lucid_recorder.sealing.sealer import ChunkInfo, SealedChunk, Sealer
 from lucid_recorder.status_report import StatusReporter
 from lucid_recorder.storage import (
     ObjectStore,
     RetryPolicy,
     Spool,
+    SpoolDiskFull,
     SpoolFull,
     publish_manifest,
     upload_pending,
@@ -206,19 +207,36 @@ class Recording:
         return [CompressedSegment(segment.start_ns, segment.end_ns, payload)]
 
     async def _seal(self, item: CompressedSegment) -> list[int]:
-        """Seal into the spool; with the spool full this waits (back-pressure) and says so."""
+        """Seal into the spool; a full spool or disk waits (back-pressure) and says so."""
         while True:
             try:
                 chunk = await asyncio.to_thread(self.spool.seal_into, self.sealer, item.payload,
                                                 item.start_ns, item.end_ns)
+                break
             except SpoolFull as exc:
-                self.problem = f"spool full ({exc}); waiting for uploads (Degraded)"
-                self.report(significant=True)
-                await asyncio.sleep(1.0)
-                continue
-            metrics.STAGE_BYTES.labels("encrypt").inc(len(chunk.data))
-            metrics.SPOOL_BYTES.set(self.spool.used_bytes)
-            return [chunk.seq]
+                await self._wait_for_room(f"spool full ({exc})")
+            except SpoolDiskFull as exc:
+                # Sealed already: its sequence number and nonce are spent, so the same
+                # bytes are written again later, never sealed twice.
+                chunk = await self._put_when_room(exc.chunk, str(exc))
+                break
+        metrics.STAGE_BYTES.labels("encrypt").inc(len(chunk.data))
+        metrics.SPOOL_BYTES.set(self.spool.used_bytes)
+        return [chunk.seq]
+
+    async def _wait_for_room(self, why: str) -> None:
+        self.problem = f"{why}; waiting for uploads to free space"
+        self.report(significant=True)
+        await asyncio.sleep(1.0)
+
+    async def _put_when_room(self, chunk: SealedChunk, why: str) -> SealedChunk:
+        while True:
+            await self._wait_for_room(why)
+            try:
+                await asyncio.to_thread(self.spool.put, chunk)
+                return chunk
+            except (SpoolFull, SpoolDiskFull) as exc:
+                why = str(exc)
 
     async def _store(self, seq: int) -> list[int]:
         # Sealed chunks are safe on disk: the store stage only wakes the uploader, so

@@ -2,6 +2,7 @@
 
 from lucid_recorder.storage.errors import (
     BucketMissingError,
+    SpoolDiskFull,
     SpoolError,
     SpoolFull,
     SpoolMismatchError,
@@ -36,6 +37,7 @@ __all__ = [
     "SessionLayout",
     "SessionState",
     "Spool",
+    "SpoolDiskFull",
     "SpoolError",
     "SpoolFull",
     "SpoolMismatchError",

@@ -28,7 +28,7 @@ class BucketMissingError(StorageError):
     """The bucket does not exist and may not, or could not, be created."""
 
 
-class SpoolError(Exception):
+class SpoolError(StorageError):
     """Base class of local spool errors."""
 
 
@@ -45,3 +45,16 @@ class SpoolFull(SpoolError):
 
 class SpoolMismatchError(SpoolError):
     """The spool directory holds another session's data."""
+
+
+class SpoolDiskFull(SpoolError):
+    """The spool's disk ran out of space while writing an already sealed chunk.
+
+    The chunk's sequence number (and so its nonce) is spent: the caller keeps
+    `chunk` and writes it again with Spool.put once there is room, and never
+    seals its plaintext a second time.
+    """
+
+    def __init__(self, chunk: object, reason: str) -> None:
+        self.chunk = chunk
+        super().__init__(f"no space left for chunk {getattr(chunk, 'seq', '?')}: {reason}")

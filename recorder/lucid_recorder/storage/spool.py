@@ -21,6 +21,7 @@ data-dropped flag, so the gap is declared in the authenticated stream.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import os
 import threading
 from dataclasses import dataclass
@@ -33,7 +34,7 @@ from lucid_recorder.sealing.errors import ChunkFormatError
 from lucid_recorder.sealing.keys import KeyRecord
 from lucid_recorder.sealing.manifest import SessionIdentity
 from lucid_recorder.sealing.sealer import ChunkInfo, SealedChunk, Sealer
-from lucid_recorder.storage.errors import SpoolError, SpoolFull, SpoolMismatchError
+from lucid_recorder.storage.errors import SpoolDiskFull, SpoolError, SpoolFull, SpoolMismatchError
 from lucid_recorder.storage.journal import DropRecord, Journal, SessionState
 
 
@@ -241,10 +242,16 @@ class Spool:
             raise SpoolError(f"chunk {seq} was already spooled; sealed chunks are never replaced")
         final = self._chunks_dir / _chunk_name(seq)
         tmp = self._tmp_dir / f"{_chunk_name(seq)}.{os.getpid()}.tmp"
-        with tmp.open("xb") as out:
-            out.write(chunk.data)
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            with tmp.open("xb") as out:
+                out.write(chunk.data)
+                out.flush()
+                os.fsync(out.fileno())
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise SpoolDiskFull(chunk, exc.strerror or "disk full") from exc
+            raise
         os.replace(tmp, final)
         _fsync_dir(self._chunks_dir)
         self._journal.chunk(chunk.info)
