@@ -82,7 +82,7 @@ def pids_dir(workdir: Path) -> Path:
     return workdir / "kubelet" / "pids"
 
 
-def _group_alive(pgid: int) -> bool:
+def group_alive(pgid: int) -> bool:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             info = process_start(int(entry.name))
@@ -115,7 +115,7 @@ def kill_leftovers(workdir: Path, timeout: float = 5.0) -> list[int]:
             record.unlink(missing_ok=True)
             continue
         leader = process_start(pgid)
-        ours = leader[0] == start if leader is not None else _group_alive(pgid)
+        ours = leader[0] == start if leader is not None else group_alive(pgid)
         if ours:
             try:
                 os.killpg(pgid, signal.SIGKILL)
@@ -124,7 +124,7 @@ def kill_leftovers(workdir: Path, timeout: float = 5.0) -> list[int]:
                 log.debug("process group %d ended meanwhile", pgid)
         record.unlink(missing_ok=True)
     deadline = time.monotonic() + timeout
-    while killed and any(_group_alive(g) for g in killed) and time.monotonic() < deadline:
+    while killed and any(group_alive(g) for g in killed) and time.monotonic() < deadline:
         time.sleep(0.05)
     return killed
 

@@ -18,8 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config import new_client_from_config
 
 from lucid_devstack.kube import NODE_NAME, ControlPlane
-from lucid_devstack.kubelet import LocalKubelet, kill_leftovers
-from lucid_devstack.kubelet_pod import process_start
+from lucid_devstack.kubelet import LocalKubelet, group_alive, kill_leftovers
 
 pytestmark = pytest.mark.stack
 
@@ -29,15 +28,6 @@ SECRET_GREETING = "hello-from-a-secret-7f3a"
 SECRET_TOKEN = "tok-4242-do-not-log"
 
 T = TypeVar("T")
-
-
-def group_alive(pgid: int) -> bool:
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            info = process_start(int(entry.name))
-            if info is not None and info[1] == pgid:
-                return True
-    return False
 
 
 @dataclass
