@@ -9,7 +9,7 @@ from typing import Any
 import kopf
 
 from lucid_operator import reconcile
-from lucid_operator.api import GROUP, PLURAL, VERSION
+from lucid_operator.api import GROUP, KIND, PLURAL, VERSION
 from lucid_operator.builders import MANAGED_BY
 from lucid_operator.kube import Kube
 from lucid_operator.observability import ERRORS, RECONCILES, observe_phase
@@ -92,17 +92,15 @@ def recorder_pod_event(body: kopf.Body, type: str | None, memo: kopf.Memo,
                        logger: logging.Logger, **_: Any) -> None:
     if type is None:
         return  # Initial listing: the session handlers reconcile those on resume.
-    pod = dict(body)
-    deleted = type == "DELETED"
-    kube: Kube = memo.kube
-    events = reconcile.observe_pod(kube, memo.settings, pod, deleted)
-    if events:
-        labels = body.metadata.labels
-        session = kube.read_session(body.metadata.namespace or "",
-                                    labels.get("lucid.dev/session", ""))
-        if session is not None:
-            for event in events:
-                kopf.event(session, type=event.type, reason=event.reason,
-                           message=event.message)
-            logger.info("session %s: %s", session["metadata"]["name"],
-                        ", ".join(e.reason for e in events))
+    events = reconcile.observe_pod(memo.kube, memo.settings, dict(body), type == "DELETED")
+    owner = next((ref for ref in body.metadata.get("ownerReferences", [])
+                  if ref.get("kind") == KIND and ref.get("controller")), None)
+    if events and owner is not None:
+        # The ownerReference names the session: enough to address its Events.
+        session = {"apiVersion": owner["apiVersion"], "kind": KIND,
+                   "metadata": {"namespace": body.metadata.namespace, "name": owner["name"],
+                                "uid": owner["uid"]}}
+        for event in events:
+            kopf.event(session, type=event.type, reason=event.reason,  # type: ignore[arg-type]
+                       message=event.message)
+        logger.info("session %s: %s", owner["name"], ", ".join(e.reason for e in events))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
@@ -31,13 +31,9 @@ class Kube:
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
         """The Secret's data (base64 values), or None when it does not exist."""
-        try:
-            secret = self.core.read_namespaced_secret(name, namespace, _request_timeout=TIMEOUT)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return dict(secret.data or {})
+        secret = _unless_missing(lambda: self.core.read_namespaced_secret(
+            name, namespace, _request_timeout=TIMEOUT))
+        return None if secret is None else dict(secret.data or {})
 
     def ensure(self, manifest: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create the object, or adopt the existing one of that name. Returns (object, created).
@@ -66,13 +62,9 @@ class Kube:
         return self.api.sanitize_for_serialization(existing), False
 
     def read_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            pod = self.core.read_namespaced_pod(name, namespace, _request_timeout=TIMEOUT)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
-        return self.api.sanitize_for_serialization(pod)
+        pod = _unless_missing(lambda: self.core.read_namespaced_pod(
+            name, namespace, _request_timeout=TIMEOUT))
+        return None if pod is None else self.api.sanitize_for_serialization(pod)
 
     def delete_pod(self, namespace: str, name: str, grace_seconds: int,
                    uid: str | None = None) -> bool:
@@ -122,10 +114,18 @@ class Kube:
                            f"{attempts} attempts")
 
     def read_session(self, namespace: str, name: str) -> dict[str, Any] | None:
-        try:
-            return self.custom.get_namespaced_custom_object(  # type: ignore[no-any-return]
-                GROUP, VERSION, namespace, PLURAL, name, _request_timeout=TIMEOUT)
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            raise
+        return _unless_missing(lambda: self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name, _request_timeout=TIMEOUT))
+
+
+T = TypeVar("T")
+
+
+def _unless_missing(read: Callable[[], T]) -> T | None:
+    """The object, or None when the API says it does not exist (404)."""
+    try:
+        return read()
+    except ApiException as exc:
+        if exc.status == 404:
+            return None
+        raise
