@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sized
+from collections.abc import Awaitable, Callable, Sized
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
@@ -88,17 +88,3 @@ class Stage(Generic[In, Out]):
                 self.stats.bytes_out += size_of(result)
                 if self.outbox is not None:
                     await self.outbox.put(result)
-
-
-def in_thread(fn: Callable[[In], Out]) -> Callable[[In], Awaitable[list[Out]]]:
-    """Run a blocking function off the event loop, one result per item."""
-    async def work(item: In) -> list[Out]:
-        return [await asyncio.to_thread(fn, item)]
-    return work
-
-
-async def feed(source: AsyncIterator[Any], queue: asyncio.Queue[Any]) -> None:
-    """Pump a source into the first queue, then the end marker."""
-    async for item in source:
-        await queue.put(item)
-    await queue.put(END)
