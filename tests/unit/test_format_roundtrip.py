@@ -202,6 +202,19 @@ def test_every_segment_decodes_on_its_own() -> None:
     assert together == records
 
 
+def test_byte_limit_counts_updates_not_the_opening_keyframe() -> None:
+    # A 320x240 keyframe is 230,400 bytes, far above the 4 KiB limit: were the keyframe
+    # counted, every record would close a segment that then opens with a new keyframe.
+    writer = RecordingWriter(320, 240, segment_ns=3600 * 10**9, max_segment_bytes=4096)
+    rect = Rect(0, 0, 16, 16, bytes(range(256)) * 3)  # 768 bytes of noisy pixels
+    segments = [s for i in range(100) for s in writer.add(i * MS, rect)]
+    segments.append(writer.close())
+    assert 10 <= len(segments) <= 25
+    for segment in segments[:-1]:
+        decoded = read_segment(segment.data)
+        assert len(without_keyframes(decoded.records)) >= 5
+
+
 def test_segment_start_restates_pointer() -> None:
     fb = Framebuffer(4, 4)
     shape = PointerShape(1, 1, 0, 0, b"\x01\x02\x03\x04")

@@ -20,7 +20,9 @@ class FinishedSegment:
 class RecordingWriter:
     """Feed records in time order; get finished segments back as they close.
 
-    A segment closes when it spans `segment_ns` or reaches `max_segment_bytes`; the next
+    A segment closes when it spans `segment_ns` or when the records after its opening
+    keyframe reach `max_segment_bytes` (counting the keyframe too would let a limit below
+    one full frame close a segment after every record, each with its own keyframe); the next
     one starts at exactly the time the previous ended (contiguity is what `verify`
     checks), continues from the same framebuffer and opens with a keyframe of it.
     """
@@ -67,7 +69,7 @@ class RecordingWriter:
     def due(self, ts_ns: int) -> bool:
         w = self._writer
         return ts_ns - w.header.base_ns >= self._segment_ns or (
-            self._max_bytes is not None and w.size >= self._max_bytes)
+            self._max_bytes is not None and w.update_bytes >= self._max_bytes)
 
     def add(self, ts_ns: int, record: Record) -> list[FinishedSegment]:
         """Add a record; returns the segment(s) this closed (zero or one)."""

@@ -74,6 +74,7 @@ class SegmentWriter:
         self._finished = False
         self._keyframe(base_ns)
         self._restate_pointer(base_ns)
+        self._opening_size = len(self._out)
 
     # -- state ---------------------------------------------------------------
 
@@ -86,6 +87,11 @@ class SegmentWriter:
     def size(self) -> int:
         """Bytes written so far, without the trailer."""
         return len(self._out)
+
+    @property
+    def update_bytes(self) -> int:
+        """Bytes written after the opening keyframe: what the screen's changes cost."""
+        return len(self._out) - self._opening_size
 
     @property
     def bytes_so_far(self) -> bytes:
