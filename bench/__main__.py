@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import capture, latency, pipeline, report, rss
+from bench import capture, chunking, latency, pipeline, report, rss
 from bench.common import RESULTS_DIR, Context, log, machine_info, write_json
 
 # rss runs before latency: its live recording gives latency at the default chunk size.
@@ -33,6 +33,7 @@ SUITES: dict[str, Callable[[Context], dict[str, Any]]] = {
     "capture": capture.run,
     "rss": rss.run,
     "latency": latency.run,
+    "chunking": chunking.run,
 }
 
 

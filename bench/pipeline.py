@@ -20,6 +20,7 @@ import zstandard
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bench.common import MB, Context, log, make_spec, median, spread
+from bench.defaults import KEYFRAME_NS, MAX_SEGMENT_BYTES, SEGMENT_NS, ZSTD_LEVEL
 from bench.recorder_run import bucket_name, build_recording, replay_fast
 from lucid_recorder import format as fmt
 from lucid_recorder.pipeline.convert import start_detail, to_records
@@ -31,11 +32,6 @@ from lucid_recorder.storage.from_spec import object_store
 
 T = TypeVar("T")
 REPETITIONS = 5
-# The spec's defaults (RecordingSessionSpec), as a session without chunking settings gets.
-SEGMENT_NS = 60 * 10**9
-MAX_SEGMENT_BYTES = 8 * 1024 * 1024
-KEYFRAME_NS = 30 * 10**9
-ZSTD_LEVEL = 3
 
 
 class Meter:
@@ -62,7 +58,8 @@ class Meter:
 
 
 def chunk(events: list[ev.Event], segment_ns: int = SEGMENT_NS,
-          max_segment_bytes: int | None = MAX_SEGMENT_BYTES) -> list[fmt.FinishedSegment]:
+          max_segment_bytes: int | None = MAX_SEGMENT_BYTES,
+          keyframe_ns: int = KEYFRAME_NS) -> list[fmt.FinishedSegment]:
     """What Recording._chunk does with the updates, without the asyncio plumbing."""
     connected = events[0]
     assert isinstance(connected, ev.Connected)
@@ -71,7 +68,7 @@ def chunk(events: list[ev.Event], segment_ns: int = SEGMENT_NS,
         return max(0, t_ns - connected.t_ns)
 
     writer = fmt.RecordingWriter(connected.width, connected.height, segment_ns=segment_ns,
-                                 keyframe_interval_ns=KEYFRAME_NS,
+                                 keyframe_interval_ns=keyframe_ns,
                                  max_segment_bytes=max_segment_bytes)
     writer.add(0, fmt.Start(start_detail(connected)))
     done: list[fmt.FinishedSegment] = []

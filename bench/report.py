@@ -17,6 +17,7 @@ matplotlib.use("Agg")  # no display; must precede pyplot
 import matplotlib.pyplot as plt
 
 from bench.common import DOCS, MB, PLOTS_DIR, REPO, RESULTS_DIR, median
+from bench.defaults import ZSTD_LEVEL
 
 DPI = 110
 
@@ -40,6 +41,12 @@ def render(mode: str) -> Path:
         parts.append(_latency(suites["latency"], _plot_latency(suites["latency"], plots), doc))
     if "rss" in suites:
         parts.append(_rss(suites["rss"], _plot_rss(suites["rss"], plots), doc))
+    # Suites that render their own section; imported here because they import this module.
+    from bench import chunking
+
+    for name, section in (("chunking", chunking.render),):
+        if name in suites:
+            parts.append(section(suites[name], plots, doc))
     parts.append(_caveats(suites))
     parts.append(_machine(data))
     doc.write_text("\n".join(parts).rstrip() + "\n")
@@ -120,10 +127,11 @@ def _headline(s: dict[str, Any]) -> str:
     rows: list[list[str]] = []
     if "pipeline" in s:
         p = s["pipeline"]["summary"]
+        level = s["pipeline"]["settings"]["zstd_level"]
         rows.append(["Pipeline, chunk+compress+seal+store, per core",
                      f"{_f(p['mb_per_s']['end_to_end_segments']['median'])} MB/s of segments "
                      f"({_f(p['mb_per_s']['end_to_end_rgb']['median'])} MB/s of captured RGB)"])
-        rows.append(["… as a ratio of raw zstd-3 / raw AES-256-GCM / both in a row",
+        rows.append([f"… as a ratio of raw zstd-{level} / raw AES-256-GCM / both in a row",
                      f"{_ratio(p['ratios']['end_to_end_vs_raw_zstd']['median'])} / "
                      f"{_ratio(p['ratios']['end_to_end_vs_raw_aes']['median'])} / "
                      f"{_ratio(p['ratios']['end_to_end_vs_limit']['median'])}"])
@@ -165,11 +173,12 @@ def _pipeline(p: dict[str, Any], plot: Path, doc: Path) -> str:
     m, r, rec = p["summary"]["mb_per_s"], p["summary"]["ratios"], p["recording"]
     recorded = p["recorded"]
     st = p["settings"]
+    level = st["zstd_level"]
     reps = len(p["repetitions"])
     rows = [
         ["chunk (RecordingWriter)", "captured RGB", _range(m["chunk_rgb_in"]), "", ""],
-        ["compress (zstd 3, `compress`)", "segments", _range(m["compress"]),
-         f"raw zstd 3: {_range(m['raw_zstd'])}", _range(r["compress_vs_raw_zstd"], 3)],
+        [f"compress (zstd {level}, `compress`)", "segments", _range(m["compress"]),
+         f"raw zstd {level}: {_range(m['raw_zstd'])}", _range(r["compress_vs_raw_zstd"], 3)],
         ["seal (`Sealer.seal`)", "compressed", _range(m["seal"]),
          f"raw AESGCM: {_range(m['raw_aes_compressed'])}", _range(r["seal_vs_raw_aes"], 3)],
         ["store (`ObjectStore.put_chunk`)", "sealed", _range(m["store"]),
@@ -177,7 +186,7 @@ def _pipeline(p: dict[str, Any], plot: Path, doc: Path) -> str:
         ["**end to end** (sum of the four)", "segments", _range(m["end_to_end_segments"]),
          f"zstd then AES: {_range(m['limit_zstd_then_aes'])}",
          _range(r["end_to_end_vs_limit"], 3)],
-        ["", "", "", f"raw zstd 3 alone: {_range(m['raw_zstd'])}",
+        ["", "", "", f"raw zstd {level} alone: {_range(m['raw_zstd'])}",
          _range(r["end_to_end_vs_raw_zstd"], 3)],
         ["", "", "", f"raw AESGCM alone: {_range(m['raw_aes_segments'])}",
          _range(r["end_to_end_vs_raw_aes"], 3)],
@@ -193,7 +202,7 @@ desktop at {recorded['depth']} bpp into memory: {recorded['events']:,} updates,
 {_mb(recorded['rgb_bytes'])} of RGB. Chunked with the spec defaults
 ({st['segment_seconds']:g} s / {st['max_segment_bytes'] // 2**20} MiB segments, keyframes every
 {st['keyframe_seconds']:g} s) this is {p['summary']['segments']:g} segments,
-{_mb(p['summary']['segment_bytes'])}; zstd 3 shrinks them
+{_mb(p['summary']['segment_bytes'])}; zstd {level} shrinks them
 {_f(p['summary']['compression_ratio'], 0)}x. Every segment opens with a keyframe, and
 this workload fills the 8 MiB limit every few seconds: as one segment (no maxBytes
 limit) the same updates compress to {_mb(p['summary']['one_segment_compressed_bytes'])}
@@ -203,7 +212,7 @@ instead of {_mb(p['summary']['compressed_bytes'])}, so segment keyframes are
 
 **Method.** {reps} repetitions; in each, every stage runs once on one thread over all
 the data, and next to it the raw speed of this machine on the same bytes: a
-`zstandard.ZstdCompressor(level=3)` on the same segments, and cryptography's `AESGCM`
+`zstandard.ZstdCompressor(level={level})` on the same segments, and cryptography's `AESGCM`
 on the same compressed payloads (and on the uncompressed segments, for the machine's
 plain AES speed). MB/s are **per core**: bytes divided by CPU seconds (this process,
 plus the MinIO server's CPU for the store stage). Ratios are ours ÷ raw within a
@@ -270,7 +279,7 @@ def _capture(c: dict[str, Any], plot: Path, doc: Path) -> str:
 **Method.** One desktop (Xvnc 1024x768, depth 24, behind xrdp), one scripted workload,
 {_f(c['seconds'], 0)} s per configuration, {reps} repetition(s), the order of the
 configurations rotating between repetitions. Lucid captures in a child process of its
-own (RDP session at 16 or 32 bpp) and chunks, compresses (zstd 3) and seals each
+own (RDP session at 16 or 32 bpp) and chunks, compresses (zstd {ZSTD_LEVEL}) and seals each
 segment in line, with the spec defaults (60 s / 8 MiB segments, keyframes every 30 s):
 its CPU seconds are `time.process_time()` from the `Connected` event to the last sealed
 chunk (connecting, about {_f(o32['cpu_before_connected_s']['median'], 1)} CPU s with
@@ -483,7 +492,8 @@ def _save(fig: Any, path: Path) -> Path:
 def _plot_pipeline(p: dict[str, Any], plots: Path) -> Path:
     m = p["summary"]["mb_per_s"]
     bars = [("chunk", m["chunk_segments_out"], "C0"), ("compress", m["compress"], "C0"),
-            ("raw zstd 3", m["raw_zstd"], "C7"), ("seal", m["seal"], "C0"),
+            (f"raw zstd {p['settings']['zstd_level']}", m["raw_zstd"], "C7"),
+            ("seal", m["seal"], "C0"),
             ("raw AES-GCM", m["raw_aes_compressed"], "C7"), ("store", m["store"], "C0"),
             ("end to end", m["end_to_end_segments"], "C3"),
             ("zstd→AES limit", m["limit_zstd_then_aes"], "C7"),
