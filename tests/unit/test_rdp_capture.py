@@ -4,22 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime
-import hashlib
 import importlib
-import ipaddress
 import socket
 import ssl
 import struct
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from lucid_recorder.rdp.capture import Backoff, MonotonicClock, capture, capture_with_reconnect
 from lucid_recorder.rdp.config import CaptureConfig, TlsConfig, normalize_fingerprint
@@ -38,59 +30,27 @@ from lucid_recorder.rdp.events import (
     Rect,
     TlsMode,
 )
+from tests.rdp_peer import (
+    CC_HYBRID,
+    CC_LEGACY,
+    CC_NEEDS_NLA,
+    CC_RDP_ONLY,
+    CertFiles,
+    fake_server,
+    read_tpkt,
+    self_signed,
+    tls_server,
+)
 
 # The module, not the function of the same name that lucid_recorder.rdp exports.
 capture_module = importlib.import_module("lucid_recorder.rdp.capture")
 
-# X.224 Connection Confirm selecting PROTOCOL_SSL, and one without negotiation data.
-CC_SSL = bytes.fromhex("03000013" "0ed000001234" "00" "0200080001000000")
-CC_LEGACY = bytes.fromhex("0300000b" "06d000001234" "00")
-# Negotiation failures: HYBRID_REQUIRED_BY_SERVER, SSL_NOT_ALLOWED_BY_SERVER; and CredSSP chosen.
-CC_NEEDS_NLA = bytes.fromhex("03000013" "0ed000001234" "00" "0300080005000000")
-CC_RDP_ONLY = bytes.fromhex("03000013" "0ed000001234" "00" "0300080002000000")
-CC_HYBRID = bytes.fromhex("03000013" "0ed000001234" "00" "0200080002000000")
-
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-@contextlib.asynccontextmanager
-async def fake_server(handler: Handler) -> AsyncIterator[int]:
-    server = await asyncio.start_server(handler, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(server.wait_closed(), 2)
-
-
-async def read_tpkt(reader: asyncio.StreamReader) -> bytes:
-    header = await reader.readexactly(4)
-    return await reader.readexactly(struct.unpack(">H", header[2:])[0] - 4)
 
 
 @pytest.fixture(scope="module")
-def server_cert(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, str]:
-    """A self-signed certificate for 127.0.0.1: (cert.pem, key.pem, sha256 hex)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "fake-rdp")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
-            .public_key(key.public_key()).serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName(
-                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    directory = tmp_path_factory.mktemp("tls")
-    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
-                                           serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    digest = hashlib.sha256(cert.public_bytes(serialization.Encoding.DER)).hexdigest()
-    return cert_path, key_path, digest
+def server_cert(tmp_path_factory: pytest.TempPathFactory) -> CertFiles:
+    """A self-signed certificate for 127.0.0.1."""
+    return self_signed(tmp_path_factory.mktemp("tls"))
 
 
 def config(port: int, tls: TlsConfig | None = None, **kwargs: object) -> CaptureConfig:
@@ -105,26 +65,6 @@ async def first_event(cfg: CaptureConfig) -> Event:
         async for event in stream:
             return event
     raise AssertionError("capture ended without an event")
-
-
-def tls_server(cert: tuple[Path, Path, str], received: list[bytes]) -> Handler:
-    """Answers X.224 with PROTOCOL_SSL, runs TLS, records what the client sends next."""
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(cert[0], cert[1])
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_tpkt(reader)
-        writer.write(CC_SSL)
-        await writer.drain()
-        try:
-            await writer.start_tls(context)
-            received.append(await asyncio.wait_for(reader.read(4096), 5))
-        except (ssl.SSLError, ConnectionError, TimeoutError):
-            received.append(b"")
-        # Hang up at once: asyncio's TLS close would wait for the peer's close_notify.
-        writer.transport.abort()
-
-    return handle
 
 
 async def test_refused_port_is_a_connect_error() -> None:
@@ -162,10 +102,9 @@ async def test_legacy_rdp_security_is_refused() -> None:
 
 
 async def test_nla_is_offered_when_the_server_demands_it(
-        server_cert: tuple[Path, Path, str]) -> None:
+        server_cert: CertFiles) -> None:
     offers: list[int] = []
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(server_cert[0], server_cert[1])
+    context = server_cert.server_context()
 
     async def needs_nla(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         request = await read_tpkt(reader)
@@ -202,27 +141,27 @@ async def test_server_without_tls_is_refused() -> None:
 
 
 async def test_wrong_fingerprint_sends_nothing_after_the_handshake(
-        server_cert: tuple[Path, Path, str]) -> None:
+        server_cert: CertFiles) -> None:
     received: list[bytes] = []
     async with fake_server(tls_server(server_cert, received)) as port:
         tls = TlsConfig(mode=TlsMode.FINGERPRINT, fingerprint_sha256="ab" * 32)
-        with pytest.raises(TlsVerificationError, match=server_cert[2]):
+        with pytest.raises(TlsVerificationError, match=server_cert.sha256):
             await first_event(config(port, tls))
         await asyncio.sleep(0.2)
     assert received == [b""]
 
 
 @pytest.mark.parametrize("mode", ["fingerprint", "colon-fingerprint", "ca-file"])
-async def test_trusted_server_gets_past_tls(server_cert: tuple[Path, Path, str],
+async def test_trusted_server_gets_past_tls(server_cert: CertFiles,
                                             mode: str) -> None:
     received: list[bytes] = []
-    fingerprint = server_cert[2]
+    fingerprint = server_cert.sha256
     tls = {
         "fingerprint": TlsConfig(mode=TlsMode.FINGERPRINT, fingerprint_sha256=fingerprint),
         "colon-fingerprint": TlsConfig(
             mode=TlsMode.FINGERPRINT,
             fingerprint_sha256=":".join(fingerprint[i:i + 2] for i in range(0, 64, 2)).upper()),
-        "ca-file": TlsConfig(mode=TlsMode.VERIFY, ca_file=server_cert[0]),
+        "ca-file": TlsConfig(mode=TlsMode.VERIFY, ca_file=server_cert.cert),
     }[mode]
     async with fake_server(tls_server(server_cert, received)) as port:
         # The fake server hangs up after the first PDU: MCS Connect Initial.
@@ -233,11 +172,11 @@ async def test_trusted_server_gets_past_tls(server_cert: tuple[Path, Path, str],
 
 @pytest.mark.parametrize("server_name", [None, "other.example"])
 async def test_verify_mode_rejects_untrusted_or_misnamed(
-        server_cert: tuple[Path, Path, str], server_name: str | None) -> None:
+        server_cert: CertFiles, server_name: str | None) -> None:
     received: list[bytes] = []
     # System roots do not know the fake CA; with its own CA the name must still match.
     tls = (TlsConfig(mode=TlsMode.VERIFY) if server_name is None else
-           TlsConfig(mode=TlsMode.VERIFY, ca_file=server_cert[0], server_name=server_name))
+           TlsConfig(mode=TlsMode.VERIFY, ca_file=server_cert.cert, server_name=server_name))
     async with fake_server(tls_server(server_cert, received)) as port:
         with pytest.raises(TlsVerificationError, match="Verify verification"):
             await first_event(config(port, tls))

@@ -21,13 +21,46 @@ from lucid_recorder.rdp.errors import (
     ProtocolError,
     StepTimeoutError,
 )
-from lucid_recorder.rdp.events import Connected, Disconnected, Event, Gap
+from lucid_recorder.rdp.events import Connected, Disconnected, Event, Gap, PointerShape, Rect
 
 log = logging.getLogger(__name__)
 
 # Decoded events waiting for the consumer; beyond this the reader stops
 # reading and TCP flow control holds the server back.
 EVENT_QUEUE_SIZE = 4096
+# ... and beyond this many bytes of pixels: a few bytes of RLE can decode to
+# a whole desktop, so the count alone would let a server queue gigabytes.
+EVENT_QUEUE_BYTES = 32 * 2**20
+
+
+class EventQueue(asyncio.Queue[Event]):
+    """An event queue bounded by count and by the pixel bytes it holds (one event always fits)."""
+
+    def __init__(self, maxsize: int = EVENT_QUEUE_SIZE,
+                 max_bytes: int = EVENT_QUEUE_BYTES) -> None:
+        super().__init__(maxsize)
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+
+    def full(self) -> bool:
+        return super().full() or self.nbytes >= self.max_bytes
+
+    def _put(self, item: Event) -> None:
+        super()._put(item)  # type: ignore[misc]
+        self.nbytes += _pixel_bytes(item)
+
+    def _get(self) -> Event:
+        item: Event = super()._get()  # type: ignore[misc]
+        self.nbytes -= _pixel_bytes(item)
+        return item
+
+
+def _pixel_bytes(event: Event) -> int:
+    if isinstance(event, Rect):
+        return len(event.rgb)
+    if isinstance(event, PointerShape):
+        return len(event.rgba)
+    return 0
 
 
 class MonotonicClock:
@@ -53,7 +86,7 @@ async def capture(config: CaptureConfig, *, clock: MonotonicClock | None = None,
     counters (bitmap_updates, rects, bitmap_bytes, pointer_updates).
     """
     clock = clock or MonotonicClock()
-    events: asyncio.Queue[Event] = asyncio.Queue(EVENT_QUEUE_SIZE)
+    events = EventQueue()
     connection = CompatRDPConnection(config, events, clock, wire_tap)
     try:
         yield await connection.establish()

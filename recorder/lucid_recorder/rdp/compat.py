@@ -35,14 +35,13 @@ import socket
 import ssl
 import struct
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, NoReturn
 
 import asn1tools
 from aardwolf._version import __version__ as _aardwolf_version
 from aardwolf.channels import MCSChannel
 from aardwolf.commons.target import RDPTarget
 from aardwolf.connection import RDPConnection
-from aardwolf.network.tpkt import TPKTPacketizer
 from aardwolf.network.x224 import X224Network
 from aardwolf.protocol.fastpath.reassembly import FastPathProtocolError
 from aardwolf.protocol.T124.GCCPDU import GCCPDU
@@ -89,6 +88,7 @@ from lucid_recorder.rdp.settings import (
     iosettings,
 )
 from lucid_recorder.rdp.tls import client_context, verify_peer
+from lucid_recorder.rdp.transport import BoundedTPKTPacketizer, HardenedConnection, one_line
 from lucid_recorder.rdp.updates import FastPathPacket, UpdateDecoder
 
 log = logging.getLogger(__name__)
@@ -139,8 +139,10 @@ class CompatRDPConnection(RDPConnection):
     def __init__(self, config: CaptureConfig, events: asyncio.Queue[Event],
                  clock: Callable[[], int], wire_tap: WireTap | None = None) -> None:
         check_aardwolf_version()
+        # aardwolf times the licensing phase with target.timeout: a second
+        # longer than the step, so the step's own timeout (and error) decides.
         target = RDPTarget(ip=config.host, port=config.port, hostname=config.host,
-                           timeout=max(1, int(config.step_timeout)),
+                           timeout=int(config.step_timeout) + 1,
                            domain=config.domain or None)
         super().__init__(target, credential(config), iosettings(config))
         self.config = config
@@ -151,6 +153,7 @@ class CompatRDPConnection(RDPConnection):
         self.share_id = 0x000103EA
         self.desktop = (0, config.width, config.height)  # (bpp, width, height)
         self.closed_reason: str | None = None
+        self.connected_ns = 0
         self.reader_error: CaptureError | None = None
         self.closed = asyncio.Event()
         self.updates = UpdateDecoder(events, clock, self.iosettings.fastpath_max_request_size,
@@ -220,7 +223,7 @@ class CompatRDPConnection(RDPConnection):
             await self.close()
             raise
         bpp, width, height = self.desktop
-        return Connected(self.clock(), width, height, bpp, self.server_cert_sha256,
+        return Connected(self.connected_ns, width, height, bpp, self.server_cert_sha256,
                          self.config.tls.mode)
 
     async def connect(self, auth_only: bool = False) -> tuple[bool | None, Exception | None]:
@@ -240,11 +243,20 @@ class CompatRDPConnection(RDPConnection):
             result = await asyncio.wait_for(step, timeout)
         except TimeoutError as exc:
             raise StepTimeoutError(f"{name}: no answer from the server in {timeout:g} s") from exc
+        except CaptureError as exc:
+            _raise_in_step(name, exc)
+        except Exception as exc:
+            # aardwolf's and asn1tools' parsers raise whatever they meet
+            # (IndexError, asn1tools.DecodeError, a bare Exception) on bytes
+            # they cannot read: the server broke the protocol.
+            log.debug("%s: undecodable server data", name, exc_info=True)
+            raise ProtocolError(f"{name}: undecodable data from the server: "
+                                f"{type(exc).__name__}: {one_line(exc)}") from exc
         if isinstance(result, tuple) and len(result) == 2 and isinstance(result[1], Exception):
             error = result[1]
             if isinstance(error, CaptureError):
-                raise error
-            raise ProtocolError(f"{name} failed: {error}") from error
+                _raise_in_step(name, error)
+            raise ProtocolError(f"{name} failed: {one_line(error)}") from error
         return result
 
     async def _open_tcp(self) -> None:
@@ -258,7 +270,8 @@ class CompatRDPConnection(RDPConnection):
         sock = writer.get_extra_info("socket")
         if sock is not None:
             _enable_keepalive(sock)
-        self._RDPConnection__connection = UniConnection(reader, writer, TPKTPacketizer())
+        self._RDPConnection__connection = HardenedConnection(reader, writer,
+                                                             self.config.step_timeout)
         self._x224net = X224Network(self.transport)
 
     async def _negotiate(self, nla: bool) -> bool:
@@ -275,7 +288,7 @@ class CompatRDPConnection(RDPConnection):
         reply, err = await self._x224net.client_negotiate(
             0, offer, to_raise=False, cookie_identifier=self.config.username or None)
         if err is not None:
-            raise ConnectError(f"X.224 negotiation failed: {err}") from err
+            raise ConnectError(f"X.224 negotiation failed: {one_line(err)}") from err
         if reply is None:
             raise ConnectError("the server closed the connection during X.224 negotiation")
         if reply.rdpNegData is None:
@@ -305,16 +318,16 @@ class CompatRDPConnection(RDPConnection):
                 f"server certificate failed {tls.mode.value} verification: {exc.verify_message}"
             ) from exc
         except (ssl.SSLError, OSError) as exc:
-            raise ConnectError(f"TLS handshake failed: {exc}") from exc
+            raise ConnectError(f"TLS handshake failed: {one_line(exc)}") from exc
         except Exception as exc:  # asysocks signals a closed peer with a bare Exception
-            raise ConnectError(f"TLS handshake failed: {exc}") from exc
+            raise ConnectError(f"TLS handshake failed: {one_line(exc)}") from exc
         self.server_cert_sha256 = verify_peer(tls, self.transport.get_peer_certificate())
 
     async def _nla(self) -> None:
         _ok, err = await self.credssp_auth()
         if err is not None:
             raise AuthenticationError(f"NLA (CredSSP) authentication failed: {err}") from err
-        self.transport.change_packetizer(TPKTPacketizer())
+        self.transport.change_packetizer(BoundedTPKTPacketizer())
 
     async def _mcs_connect(self) -> None:
         """MCS Connect Initial / Response with this client's core data (true colour)."""
@@ -447,6 +460,8 @@ class CompatRDPConnection(RDPConnection):
     async def _activate(self) -> None:
         demand = await self._await_demand_active()
         await self._confirm_active(demand)
+        # Before any update is decoded: Connected comes first on the timeline.
+        self.connected_ns = self.clock()
         async with self._dispatch_lock:
             self._active = True
             queue = self.io_channel.out_queue
@@ -455,6 +470,26 @@ class CompatRDPConnection(RDPConnection):
                 if err is not None:
                     raise err
                 await self.updates.io_data(data)
+        await self._await_font_map()
+
+    async def _await_font_map(self) -> None:
+        """The server's Font Map PDU ends the connection sequence (1.3.1.1, phase 10).
+
+        Waiting for it (within the step timeout) means a server that stops
+        answering anywhere in the sequence fails the connection; silence
+        after it is an idle desktop, which is not limited.
+        """
+        font_map = asyncio.ensure_future(self.updates.font_map.wait())
+        closed = asyncio.ensure_future(self.closed.wait())
+        try:
+            await asyncio.wait({font_map, closed}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            font_map.cancel()
+            closed.cancel()
+        if not self.updates.font_map.is_set():
+            raise self.reader_error or ProtocolError(
+                f"{self.closed_reason or 'the server closed the connection'} "
+                "before the Font Map PDU")
 
     async def _await_demand_active(self) -> wire.DemandActive:
         pending = self._RDPConnection__pending_mcs_data
@@ -485,6 +520,7 @@ class CompatRDPConnection(RDPConnection):
         bpp, width, height = demand.desktop
         self.share_id = demand.share_id
         self.desktop = (bpp, width, height)
+        self.updates.desktop = (width, height)
         confirm = TS_CONFIRM_ACTIVE_PDU()
         confirm.shareID = demand.share_id
         confirm.originatorID = SERVER_CHANNEL_ID
@@ -538,12 +574,12 @@ class CompatRDPConnection(RDPConnection):
             self.reader_error = exc
         except (ValueError, KeyError, struct.error, asn1tools.Error,
                 FastPathProtocolError) as exc:
-            reason = f"undecodable data from the server: {exc}"
+            reason = f"undecodable data from the server: {one_line(exc)}"
             self.reader_error = ProtocolError(reason)
             self.reader_error.__cause__ = exc
         except Exception as exc:
             # A bug here must not end the capture as if the server had hung up.
-            reason = f"internal error: {type(exc).__name__}: {exc}"
+            reason = f"internal error: {type(exc).__name__}: {one_line(exc)}"
             self.reader_error = ProtocolError(reason)
             self.reader_error.__cause__ = exc
             raise
@@ -552,7 +588,8 @@ class CompatRDPConnection(RDPConnection):
                 reason += "; " + self.updates.error_info_text()
             self.closed_reason = reason
             # Wake a connection step that waits for I/O data.
-            self.io_channel.out_queue.put_nowait((None, ProtocolError(reason)))
+            self.io_channel.out_queue.put_nowait((None, self.reader_error
+                                                   or ProtocolError(reason)))
             self.closed.set()
             if self._active and not cancelled:
                 await self.events.put(Disconnected(self.clock(), reason))
@@ -610,6 +647,13 @@ class CompatRDPConnection(RDPConnection):
 
     def disconnected_event(self) -> Disconnected:
         return Disconnected(self.clock(), self.closed_reason or "the capture was stopped")
+
+
+def _raise_in_step(name: str, error: CaptureError) -> NoReturn:
+    """Raise the error, its message naming the step unless it does already."""
+    if str(error).startswith(name):
+        raise error
+    raise type(error)(f"{name}: {error}") from error
 
 
 def _enable_keepalive(sock: socket.socket) -> None:

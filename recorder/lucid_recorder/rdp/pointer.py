@@ -35,6 +35,11 @@ FASTPATH_POINTER_CODES = frozenset(
      FP_LARGE_POINTER}
 )
 
+# Large pointers are at most 384 x 384 (2.2.9.1.2.1.11); the cache holds as
+# many shapes as the client's Pointer Capability Set offers (settings.py).
+MAX_POINTER_SIDE = 384
+POINTER_CACHE_SIZE = 20
+
 
 @dataclass(frozen=True, slots=True)
 class Shape:
@@ -60,6 +65,11 @@ def decode_shape(xor_bpp: int, hotspot: tuple[int, int], width: int, height: int
     """
     if width == 0 or height == 0:
         return Shape(hotspot[0], hotspot[1], 0, 0, b"")
+    if width > MAX_POINTER_SIDE or height > MAX_POINTER_SIDE:
+        raise ProtocolError(f"pointer of {width}x{height}, larger than "
+                            f"{MAX_POINTER_SIDE}x{MAX_POINTER_SIDE}")
+    if not (0 <= hotspot[0] < width and 0 <= hotspot[1] < height):
+        raise ProtocolError(f"pointer hotspot {hotspot} outside its {width}x{height} shape")
     if xor_bpp not in (1, 15, 16, 24, 32):
         raise ProtocolError(f"pointer with unsupported xorBpp {xor_bpp}")
     xor_stride = _row_bytes(width, xor_bpp)
@@ -171,6 +181,9 @@ class PointerTracker:
             index, shape = _color_pointer(data[2:], xor_bpp, large=code == FP_LARGE_POINTER)
         else:
             raise ProtocolError(f"unknown fast-path pointer update code {code:#x}")
+        if index >= POINTER_CACHE_SIZE:
+            raise ProtocolError(f"pointer cache index {index}, but the cache holds "
+                                f"{POINTER_CACHE_SIZE}")
         self._cache[index] = shape
         return self._event(t_ns, shape)
 

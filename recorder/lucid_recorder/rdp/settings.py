@@ -38,6 +38,7 @@ from asyauth.common.constants import asyauthProtocol, asyauthSecret
 from asyauth.common.credentials import UniCredential
 
 from lucid_recorder.rdp.config import CaptureConfig
+from lucid_recorder.rdp.pointer import POINTER_CACHE_SIZE
 
 
 def iosettings(config: CaptureConfig) -> RDPIOSettings:
@@ -127,6 +128,7 @@ def client_capabilities(settings: RDPIOSettings, bpp: int, width: int,
     order.orderFlags |= ORDERFLAG.SOLIDPATTERNBRUSHONLY  # orderSupport stays all zero
     pointer = TS_POINTER_CAPABILITYSET()
     pointer.colorPointerFlag = True
+    pointer.colorPointerCacheSize = pointer.pointerCacheSize = POINTER_CACHE_SIZE
     keyboard = TS_INPUT_CAPABILITYSET()
     keyboard.inputFlags = INPUT_FLAG.SCANCODES
     keyboard.keyboardLayout = settings.keyboard_layout

@@ -22,7 +22,7 @@ from aardwolf.protocol.fastpath.reassembly import FastPathFragmentReassembler
 
 from lucid_recorder.rdp import wire
 from lucid_recorder.rdp.bitmap import decode_bitmap
-from lucid_recorder.rdp.errors import AuthenticationError, ProtocolError
+from lucid_recorder.rdp.errors import AuthenticationError, BitmapDecodeError, ProtocolError
 from lucid_recorder.rdp.events import Event, Rect
 from lucid_recorder.rdp.pointer import FASTPATH_POINTER_CODES, PointerTracker
 
@@ -37,6 +37,9 @@ ERRINFO_NAMES = {
     0x00000005: "another user connected to the session",
     0x0000000C: "the user logged off",
 }
+# How much wider and taller than the desktop an encoded bitmap may be:
+# servers pad bitmaps (xrdp to 64 x 64 tiles), never by a whole tile more.
+BITMAP_PADDING = 64
 
 
 class FastPathPacket(bytes):
@@ -59,6 +62,9 @@ class UpdateDecoder:
         self.stats = {"bitmap_updates": 0, "rects": 0, "bitmap_bytes": 0, "pointer_updates": 0}
         self.error_info = 0
         self.logged_on = asyncio.Event()  # set by a Save Session Info PDU
+        self.font_map = asyncio.Event()  # set by the Font Map PDU that ends the sequence
+        # (width, height) of the active desktop, set by the capability exchange.
+        self.desktop = (wire.MAX_DESKTOP_SIDE, wire.MAX_DESKTOP_SIDE)
         self._pointer = PointerTracker()
         self._reassembler = FastPathFragmentReassembler(max_request_size)
 
@@ -100,6 +106,7 @@ class UpdateDecoder:
             for bitmap in bitmaps:
                 self.stats["bitmap_bytes"] += len(bitmap.data)
                 self.stats["rects"] += 1
+                self.check_bounds(bitmap)
                 rect = decode_bitmap(bitmap)
                 await self.events.put(Rect(self.clock(), rect.x, rect.y, rect.w, rect.h,
                                            rect.rgb))
@@ -110,6 +117,21 @@ class UpdateDecoder:
             # one would change pixels this client cannot reproduce.
             raise ProtocolError(f"server sent graphics update type {update_type}, "
                                 "which was not negotiated")
+
+    def check_bounds(self, bitmap: wire.BitmapData) -> None:
+        """Before decoding: a rectangle off the desktop, or a bitmap far larger than it.
+
+        Decoders allocate the bitmap's own width x height, which the server
+        writes: 65535 x 65535 in a few bytes of RLE would ask for 16 GiB.
+        """
+        width, height = self.desktop
+        if (bitmap.dest_right >= width or bitmap.dest_bottom >= height
+                or bitmap.width > width + BITMAP_PADDING
+                or bitmap.height > height + BITMAP_PADDING):
+            raise BitmapDecodeError(
+                f"bitmap {bitmap.width}x{bitmap.height} for ({bitmap.dest_left},"
+                f"{bitmap.dest_top})-({bitmap.dest_right},{bitmap.dest_bottom}) does not fit "
+                f"the {width}x{height} desktop")
 
     async def fastpath(self, packet: bytes) -> None:
         pdu = TS_FP_UPDATE_PDU.from_bytes(packet)
@@ -149,7 +171,9 @@ class UpdateDecoder:
 
     def note_pdu(self, pdu: wire.SharePdu) -> None:
         """PDUs that change no pixels; Set Error Info is kept for the disconnect reason."""
-        if pdu.pdu_type == wire.PDUTYPE_DATA and pdu.pdu_type2 == wire.PDUTYPE2_SET_ERROR_INFO:
+        if pdu.pdu_type == wire.PDUTYPE_DATA and pdu.pdu_type2 == wire.PDUTYPE2_FONTMAP:
+            self.font_map.set()
+        elif pdu.pdu_type == wire.PDUTYPE_DATA and pdu.pdu_type2 == wire.PDUTYPE2_SET_ERROR_INFO:
             if len(pdu.body) >= 4:
                 self.error_info = struct.unpack_from("<I", pdu.body)[0] or self.error_info
         elif pdu.pdu_type == wire.PDUTYPE_SERVER_REDIR:

@@ -55,6 +55,11 @@ BITMAP_COMPRESSION = 0x0001
 NO_BITMAP_COMPRESSION_HDR = 0x0400
 _COMPRESSION_HEADER_SIZE = 8
 
+# The largest desktop side a server may choose: the recording format's limit
+# (format.records.MAX_DIMENSION) and CaptureConfig's. Every buffer the
+# capture allocates for pixels is bounded by the desktop, so by this.
+MAX_DESKTOP_SIDE = 8192
+
 # Capability set types (2.2.1.13.1.1.1) read from the Demand Active PDU.
 CAPSTYPE_GENERAL = 0x01
 CAPSTYPE_BITMAP = 0x02
@@ -152,6 +157,9 @@ class DemandActive:
         if data is None or len(data) < 12:
             raise ProtocolError("Demand Active PDU has no Bitmap Capability Set")
         bpp, _r1, _r4, _r8, width, height = struct.unpack_from("<HHHHHH", data)
+        if not (1 <= width <= MAX_DESKTOP_SIDE and 1 <= height <= MAX_DESKTOP_SIDE):
+            raise ProtocolError(f"the server chose a {width}x{height} desktop, outside "
+                                f"1..{MAX_DESKTOP_SIDE} on each side")
         return bpp, width, height
 
     @property
