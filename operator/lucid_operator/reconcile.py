@@ -8,9 +8,11 @@ to run twice: creation is by deterministic name, status writes are merges.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from typing import Any
 
+from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from lucid_operator import builders
@@ -159,6 +161,18 @@ def start(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
     return ensure_recorder(kube, settings, session, spec)
 
 
+# Bad request, forbidden (quota, admission), invalid: retrying at once will not help.
+POD_REFUSED_STATUSES = frozenset({400, 403, 422})
+
+
+def _api_message(exc: ApiException) -> str:
+    try:
+        message = json.loads(exc.body or "{}").get("message")
+    except ValueError:
+        message = None
+    return " ".join(str(message or exc.reason or exc.status).split())
+
+
 def ensure_recorder(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
                     spec: RecordingSessionSpec) -> list[Event]:
     ref = ref_of(session)
@@ -169,7 +183,19 @@ def ensure_recorder(kube: Kube, settings: OperatorSettings, session: dict[str, A
     manifest = builders.recorder_pod(ref, spec, settings)
     manifest["metadata"]["name"] = pod_name(ref, attempt)
     manifest["metadata"]["labels"][ATTEMPT_LABEL] = str(attempt)
-    pod, created = kube.ensure(manifest)
+    try:
+        pod, created = kube.ensure(manifest)
+    except ApiException as exc:
+        if exc.status not in POD_REFUSED_STATUSES:
+            raise
+        # The spec passed the CRD, yet the pod it makes does not pass the apiserver
+        # (the operator's default limits, a LimitRange, a quota): say so on the session.
+        delay = settings.retry_backoff_max_seconds
+        message = (f"the apiserver refused recorder pod {manifest['metadata']['name']}: "
+                   f"{_api_message(exc)} (retrying in {delay:g}s)")
+        write_status(kube, ref, Phase.PENDING, [ConditionUpdate(READY, False, "PodRejected",
+                                                                 message)])
+        raise Retry(message, delay, [Event("Warning", "PodRejected", message)]) from None
     extra = {"podName": pod["metadata"]["name"], "nextRetryAt": None}
     view = PodView.from_pod(pod)
     phase, updates = derive_phase(_observation(session, view))

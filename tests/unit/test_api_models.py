@@ -218,6 +218,22 @@ BAD_SPECS: list[tuple[str, Callable[[dict[str, Any]], None], str, bool]] = [
         True,
     ),
     ("toleration-bad-effect", _toleration(key="k", effect="Never"), "NoSchedule", True),
+    (
+        "toleration-key-prefix-too-long",
+        _toleration(key="a" * 254 + "/b", operator="Exists"),
+        "the prefix of key (before the slash) must be at most 253 characters",
+        True,
+    ),
+    (
+        "node-selector-bad-key",
+        _set("recorderPod.nodeSelector", {"bad key!": "x"}),
+        "every nodeSelector key must be a label key: an optional DNS subdomain prefix of at "
+        "most 253 characters and '/', then at most 63 letters, digits, '-', '_' or '.', "
+        "starting and ending with a letter or digit",
+        True,
+    ),
+    ("port-as-string", _set("target.port", "3389"), "must be an integer, not str", True),
+    ("bool-as-string", _set("storage.createBucket", "false"), "valid boolean", True),
     ("retries-11", _set("retry.maxRetries", 11), "less than or equal to 10", True),
     (
         "backoff-above-max",
@@ -252,7 +268,7 @@ def test_minimal_spec_gets_documented_defaults() -> None:
     desktop = spec.recording.desktop
     assert (desktop.width, desktop.height, desktop.color_depth) == (1024, 768, 32)
     assert (spec.chunking.max_seconds, spec.chunking.max_bytes) == (60, 8 * 1024 * 1024)
-    assert (spec.compression.codec, spec.compression.level) == ("zstd", 3)
+    assert (spec.compression.codec, spec.compression.level) == ("zstd", 9)
     assert spec.storage.key_prefix == "recordings"
     assert spec.storage.create_bucket is True
     assert spec.storage.tls.enabled is True

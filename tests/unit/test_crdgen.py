@@ -19,6 +19,7 @@ from lucid_operator.api import (
     RecordingSessionSpec,
     crdgen,
 )
+from lucid_operator.api.types import qualified_name_cel
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -295,7 +296,7 @@ def test_documented_defaults(root_schema: dict[str, Any]) -> None:
         ".chunking.maxSeconds": 60,
         ".chunking.maxBytes": 8 * 1024 * 1024,
         ".compression.codec": "zstd",
-        ".compression.level": 3,
+        ".compression.level": 9,
         ".storage.createBucket": True,
         ".storage.tls.enabled": True,
         ".storage.credentialsSecretRef.accessKeyKey": "accessKey",
@@ -334,6 +335,10 @@ EXPECTED_RULES = {
         "has(self.key) || self.operator == 'Exists'",
         "self.operator != 'Exists' || !has(self.value) || self.value == ''",
         "!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
+        "!has(self.key) || !self.key.contains('/') || self.key.indexOf('/') <= 253",
+    },
+    ".spec.recorderPod": {
+        f"!has(self.nodeSelector) || self.nodeSelector.all(k, {qualified_name_cel('k')})",
     },
     ".spec.retry": {"self.backoffSeconds <= self.maxBackoffSeconds"},
 }

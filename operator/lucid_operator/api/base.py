@@ -77,6 +77,19 @@ class ApiModel(BaseModel):
 
     cel_rules: ClassVar[tuple[CelRule, ...]] = ()
 
+    @model_validator(mode="before")
+    @classmethod
+    def drop_nulls(cls, data: Any) -> Any:
+        """Read an explicit null as an absent field, as the apiserver does.
+
+        No field of the CRD is nullable, so the apiserver prunes `port: null`
+        before defaulting and stores `port: 3389`; without this the models
+        would refuse a document the cluster accepts.
+        """
+        if isinstance(data, dict):
+            return {key: value for key, value in data.items() if value is not None}
+        return data
+
     @model_validator(mode="after")
     def check_cel_rules(self) -> Self:
         failed = [
@@ -92,7 +105,7 @@ class ApiModel(BaseModel):
         """JSON-ready dict for the Kubernetes API.
 
         None is left out because the CRD declares no field nullable: the
-        apiserver rejects an explicit null (and a merge patch reads it as
+        apiserver prunes an explicit null (and a merge patch reads it as
         "delete", which is what leaving it out means for a full object).
         """
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)

@@ -5,20 +5,28 @@ so they are written for the person filling in the manifest.
 """
 
 from enum import StrEnum
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import BeforeValidator, Field
 
 from lucid_operator.api.base import ApiModel, CelRule
 from lucid_operator.api.types import (
+    QUALIFIED_NAME_MAX_LENGTH,
+    QUALIFIED_NAME_PATTERN,
+    CelInt,
     Endpoint,
     FingerprintSha256,
     Host,
+    JsonBool,
+    JsonInt,
     LabelValue,
     Quantity,
     SecretKey,
     SecretName,
     SingleLine,
+    is_qualified_name,
+    json_int,
+    qualified_name_cel,
 )
 
 MiB = 1024 * 1024
@@ -121,7 +129,7 @@ class TargetTls(ApiModel):
             "digits, optionally as colon-separated pairs; case does not matter."
         ),
     )
-    insecure_skip_verify: bool = Field(
+    insecure_skip_verify: JsonBool = Field(
         False,
         description=(
             "Acknowledges that the server is not authenticated at all. Must be true with "
@@ -149,7 +157,7 @@ class Target(ApiModel):
     )
 
     host: Host = Field(description="Host name, IPv4 or IPv6 address of the RDP server.")
-    port: int = Field(3389, ge=1, le=65535, description="TCP port of the RDP server.")
+    port: JsonInt = Field(3389, ge=1, le=65535, description="TCP port of the RDP server.")
     domain: SingleLine | None = Field(
         None,
         min_length=1,
@@ -167,15 +175,15 @@ class Target(ApiModel):
 class Desktop(ApiModel):
     """Desktop geometry requested from the RDP server."""
 
-    width: int = Field(1024, ge=200, le=8192, description="Desktop width in pixels.")
-    height: int = Field(768, ge=200, le=8192, description="Desktop height in pixels.")
+    width: JsonInt = Field(1024, ge=200, le=8192, description="Desktop width in pixels.")
+    height: JsonInt = Field(768, ge=200, le=8192, description="Desktop height in pixels.")
     color_depth: Literal[16, 24, 32] = Field(32, description="Bits per pixel: 16, 24 or 32.")
 
 
 class Recording(ApiModel):
     """What is captured from the screen."""
 
-    max_fps: int = Field(
+    max_fps: JsonInt = Field(
         10,
         ge=1,
         le=60,
@@ -184,7 +192,7 @@ class Recording(ApiModel):
     desktop: Desktop = Field(
         default_factory=Desktop, description="Desktop size and colour depth to request."
     )
-    keyframe_interval_seconds: int = Field(
+    keyframe_interval_seconds: JsonInt = Field(
         30,
         ge=1,
         le=3600,
@@ -198,18 +206,22 @@ class Recording(ApiModel):
 class Chunking(ApiModel):
     """When the recorder closes a chunk and uploads it. Whichever limit is hit first wins."""
 
-    max_seconds: int = Field(
+    max_seconds: JsonInt = Field(
         60,
         ge=1,
         le=3600,
         description="Longest stretch of recording, in seconds, kept in one chunk.",
     )
-    max_bytes: int = Field(
+    max_bytes: JsonInt = Field(
         8 * MiB,
         ge=64 * 1024,
         # The recorder holds a whole chunk in memory while it encrypts it.
         le=256 * MiB,
-        description="Largest chunk size in bytes before compression (64 KiB to 256 MiB).",
+        description=(
+            "Bytes of screen updates, before compression, after which a chunk closes "
+            "(64 KiB to 256 MiB). Each chunk also opens with a full-screen keyframe "
+            "(width x height x 3 bytes), which this limit does not count."
+        ),
     )
 
 
@@ -228,8 +240,10 @@ class Compression(ApiModel):
         json_schema_extra={"maxLength": 8},
         description="zstd, or none to store uncompressed (for debugging).",
     )
-    level: int = Field(
-        3,
+    level: JsonInt = Field(
+        # Measured in bench/chunking.py: level 9 stores about 40 % less than 3 for under
+        # half a CPU second per recorded minute; above 12 the CPU and memory climb steeply.
+        9,
         ge=1,
         le=22,
         description="zstd compression level, 1 (fastest) to 22 (smallest); ignored for none.",
@@ -275,11 +289,11 @@ class StorageTls(ApiModel):
         ),
     )
 
-    enabled: bool = Field(True, description="Use HTTPS to reach the object store.")
+    enabled: JsonBool = Field(True, description="Use HTTPS to reach the object store.")
     ca_secret_ref: CaSecretRef | None = Field(
         None, description="CA bundle to verify the object store against, instead of system roots."
     )
-    insecure_skip_verify: bool = Field(
+    insecure_skip_verify: JsonBool = Field(
         False, description="Accept any certificate from the object store. For test setups only."
     )
 
@@ -325,7 +339,7 @@ class Storage(ApiModel):
         default_factory=StorageTls,
         description="HTTPS settings. Defaults to HTTPS with system roots.",
     )
-    create_bucket: bool = Field(True, description="Create the bucket if it does not exist yet.")
+    create_bucket: JsonBool = Field(True, description="Create the bucket if it does not exist yet.")
 
 
 class PublicKeySecretRef(ApiModel):
@@ -432,6 +446,13 @@ class Toleration(ApiModel):
             reason="FieldValueForbidden",
         ),
         CelRule(
+            rule="!has(self.key) || !self.key.contains('/') || self.key.indexOf('/') <= 253",
+            message="the prefix of key (before the slash) must be at most 253 characters",
+            check=lambda m: m.key is None or is_qualified_name(m.key),
+            field_path=".key",
+            reason="FieldValueInvalid",
+        ),
+        CelRule(
             rule="!has(self.tolerationSeconds) || (has(self.effect) && self.effect == 'NoExecute')",
             message="tolerationSeconds is only allowed with effect NoExecute",
             check=lambda m: m.toleration_seconds is None or m.effect == TaintEffect.NO_EXECUTE,
@@ -443,10 +464,9 @@ class Toleration(ApiModel):
     key: str | None = Field(
         None,
         min_length=1,
-        max_length=316,
-        # A qualified name: optional DNS-subdomain prefix and a name part.
-        pattern=r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?"
-        r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$",
+        max_length=QUALIFIED_NAME_MAX_LENGTH,
+        # A qualified name; the length of its prefix is one of the rules above.
+        pattern=QUALIFIED_NAME_PATTERN,
         description="Taint key to match; empty with operator Exists matches every taint.",
     )
     operator: TolerationOperator = Field(
@@ -460,20 +480,40 @@ class Toleration(ApiModel):
         json_schema_extra={"maxLength": 16},
         description="Taint effect to match; empty matches every effect.",
     )
-    toleration_seconds: int | None = Field(
+    toleration_seconds: json_int(ge=0) | None = Field(  # type: ignore[valid-type]
         None,
-        ge=0,
         description="With effect NoExecute: how long the pod stays bound after the taint appears.",
     )
+
+
+def _without_null_values(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {key: item for key, item in value.items() if item is not None}
+    return value
 
 
 class RecorderPod(ApiModel):
     """Scheduling and resources of the recorder pod."""
 
+    # A JSON schema cannot constrain map keys, and a key the pod refuses would
+    # only fail when the operator creates the pod.
+    cel_rules = (
+        CelRule(
+            rule=f"!has(self.nodeSelector) || self.nodeSelector.all(k, {qualified_name_cel('k')})",
+            message="every nodeSelector key must be a label key: an optional DNS subdomain "
+            "prefix of at most 253 characters and '/', then at most 63 letters, digits, "
+            "'-', '_' or '.', starting and ending with a letter or digit",
+            check=lambda m: all(is_qualified_name(key) for key in m.node_selector),
+            field_path=".nodeSelector",
+            reason="FieldValueInvalid",
+        ),
+    )
+
     resources: Resources | None = Field(
         None, description="Requests and limits of the recorder container."
     )
-    node_selector: dict[str, LabelValue] = Field(
+    # A null value is pruned by the apiserver, so it is dropped here too.
+    node_selector: Annotated[dict[str, LabelValue], BeforeValidator(_without_null_values)] = Field(
         default_factory=dict,
         max_length=32,
         description="Labels a node must have to run the recorder pod.",
@@ -499,16 +539,16 @@ class RetryPolicy(ApiModel):
         ),
     )
 
-    max_retries: int = Field(
+    max_retries: JsonInt = Field(
         3, ge=0, le=10, description="Replacement pods to start after the first one fails."
     )
-    backoff_seconds: int = Field(
+    backoff_seconds: CelInt = Field(
         10,
         ge=1,
         le=3600,
         description="Wait before the first replacement; doubled for each further one.",
     )
-    max_backoff_seconds: int = Field(
+    max_backoff_seconds: CelInt = Field(
         300, ge=1, le=3600, description="Upper bound of the doubled wait."
     )
 
@@ -549,10 +589,8 @@ class RecordingSessionSpec(ApiModel):
             "(the last chunk is uploaded). A Stopped session cannot be set back to Recording."
         ),
     )
-    max_duration_seconds: int | None = Field(
+    max_duration_seconds: json_int(ge=1, le=7 * 24 * 3600) | None = Field(  # type: ignore[valid-type]
         None,
-        ge=1,
-        le=7 * 24 * 3600,
         description="Stop the recording after this many seconds; unset means no limit.",
     )
     recorder_pod: RecorderPod = Field(

@@ -10,7 +10,14 @@ rules by it.
 import re
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BeforeValidator, StringConstraints, WithJsonSchema
+from pydantic import (
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    Strict,
+    StringConstraints,
+    WithJsonSchema,
+)
 
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]*[a-z0-9])?"
 DNS_SUBDOMAIN_PATTERN = rf"^{_DNS_LABEL}(\.{_DNS_LABEL})*$"
@@ -22,6 +29,30 @@ _IPV6 = r"[0-9A-Fa-f]{0,4}(:[0-9A-Fa-f]{0,4}){2,7}"
 HOST_PATTERN = rf"^({_HOSTNAME}|{_IPV6})$"
 # host[:port] as the MinIO client takes it: IPv6 literals need brackets here.
 ENDPOINT_PATTERN = rf"^({_HOSTNAME}|\[{_IPV6}\])(:[0-9]{{1,5}})?$"
+
+# Kubernetes' qualified name (a label key, a taint key): an optional DNS
+# subdomain prefix of at most 253 characters and a slash, then a name of at
+# most 63. The regex bounds the name; a CEL rule (`qualified_name_cel`) the prefix.
+QUALIFIED_NAME_PATTERN = (
+    rf"^({_DNS_LABEL}(\.{_DNS_LABEL})*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{{0,61}}[A-Za-z0-9])?$"
+)
+QUALIFIED_NAME_MAX_LENGTH = 253 + 1 + 63
+_PREFIX_MAX_LENGTH = 253
+
+
+def qualified_name_cel(var: str) -> str:
+    """CEL that holds when the string `var` is a qualified name."""
+    return (f"size({var}) <= {QUALIFIED_NAME_MAX_LENGTH}"
+            f" && {var}.matches(r'{QUALIFIED_NAME_PATTERN}')"
+            f" && (!{var}.contains('/') || {var}.indexOf('/') <= {_PREFIX_MAX_LENGTH})")
+
+
+def is_qualified_name(value: str) -> bool:
+    """Python mirror of `qualified_name_cel`."""
+    return (len(value) <= QUALIFIED_NAME_MAX_LENGTH
+            and re.fullmatch(QUALIFIED_NAME_PATTERN, value) is not None
+            and ("/" not in value or value.index("/") <= _PREFIX_MAX_LENGTH))
+
 
 # Kubernetes' own rule for keys in a Secret's data.
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
@@ -38,9 +69,12 @@ FINGERPRINT_SHA256_PATTERN = r"^([0-9A-Fa-f]{64}|[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2})
 
 # Kubernetes' resource.Quantity syntax without the sign: a negative request or
 # limit is never valid for a pod.
+# The exponent is an integer of at most three digits: Kubernetes refuses a
+# fractional one ("1e1.5") when the pod is created, and a huge one
+# ("1e99999999999") keeps the apiserver busy until the request times out.
 QUANTITY_PATTERN = (
     r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
-    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))))?$"
+    r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?[0-9]{1,3}))?$"
 )
 
 SecretName = Annotated[
@@ -57,18 +91,56 @@ FingerprintSha256 = Annotated[
     str, StringConstraints(max_length=95, pattern=FINGERPRINT_SHA256_PATTERN)
 ]
 
+# What the apiserver takes as a JSON integer: an int64, or a float with no
+# fraction within +-(2**53 - 1) (JSON decoders may produce 3.0 for 3). Never a
+# bool or a numeric string, which pydantic's lax int would coerce.
+INT64_MAX = 2**63 - 1
+_MAX_JSON_FLOAT = float(2**53 - 1)
+
+
+def _json_integer(value: Any) -> Any:
+    if isinstance(value, bool) or isinstance(value, str):
+        raise ValueError(f"must be an integer, not {type(value).__name__} {value!r}")
+    if isinstance(value, int) and not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise ValueError("must fit in a 64-bit integer")
+    if isinstance(value, float) and not -_MAX_JSON_FLOAT <= value <= _MAX_JSON_FLOAT:
+        raise ValueError("must be an integer; a number this large is only a float in JSON")
+    return value
+
+
+JsonInt = Annotated[int, BeforeValidator(_json_integer)]
+
+
+def json_int(ge: int | None = None, le: int | None = None) -> Any:
+    """JsonInt with bounds, for an Optional field.
+
+    Bounds given on the Field of `JsonInt | None` would reach the schema as
+    raw `ge`/`le`; inside the type they become minimum/maximum.
+    """
+    return Annotated[int, Field(ge=ge, le=le), BeforeValidator(_json_integer)]
+
+JsonBool = Annotated[bool, Strict()]
+# An integer a CEL rule reads: there the apiserver refuses 3.0 ("invalid data,
+# expected int, got float64 evaluating rule"), so only a true int passes.
+CelInt = Annotated[int, Strict()]
+
 # Kubernetes timestamps are UTC; a naive datetime would serialise without an offset.
 Timestamp = AwareDatetime
 
 
 def _to_quantity(value: Any) -> Any:
-    # bool is an int in Python but not in YAML; a float (cpu: 0.5) is what the
-    # apiserver's int-or-string rejects, so reject both here too.
+    # bool is an int in Python but not in YAML; a fractional float (cpu: 0.5)
+    # is what the apiserver's int-or-string rejects, so reject both here too.
+    # An integral float (cpu: 2.0) is a JSON integer to the apiserver.
+    if isinstance(value, float) and value.is_integer() and abs(value) <= _MAX_JSON_FLOAT:
+        value = int(value)
     if isinstance(value, bool) or isinstance(value, float):
         raise ValueError("a quantity is an integer or a string such as '500m' or '256Mi'")
     if isinstance(value, int):
         if value < 0:
             raise ValueError("a quantity cannot be negative")
+        if value > INT64_MAX:
+            raise ValueError("an integer quantity must fit in a 64-bit integer")
         return str(value)
     if isinstance(value, str) and not re.fullmatch(QUANTITY_PATTERN, value):
         raise ValueError(f"{value!r} is not a Kubernetes quantity such as '500m', '1' or '256Mi'")

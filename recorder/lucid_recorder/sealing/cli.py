@@ -108,6 +108,14 @@ class _DirChunks(Mapping[int, bytes]):
         return len(self._paths)
 
 
+def _first_error(exc: ValidationError) -> str:
+    """The first problem, with the field it is in, on one line: what a user can fix."""
+    first = exc.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return " ".join(f"{where}: {first['msg']}{more}".split())
+
+
 def _from_dir(directory: Path, uid: str | None) -> Session:
     if not directory.is_dir():
         raise CliError(f"{directory} is not a directory")
@@ -118,7 +126,7 @@ def _from_dir(directory: Path, uid: str | None) -> Session:
             manifest = Manifest.from_json(manifest_path.read_bytes())
         except ValidationError as exc:
             raise CliError(f"{manifest_path} is not a valid manifest: "
-                           f"{exc.error_count()} errors") from exc
+                           f"{_first_error(exc)}") from exc
     chunks_dir = directory / "chunks" if (directory / "chunks").is_dir() else directory
     return Session(manifest, _DirChunks(chunks_dir), uid, str(directory))
 
@@ -152,8 +160,7 @@ def _from_store(args: argparse.Namespace) -> Session:
     except StorageError as exc:
         raise CliError(str(exc)) from exc
     except ValidationError as exc:
-        raise CliError(f"manifest.json is not a valid manifest: {exc.error_count()} errors") \
-            from exc
+        raise CliError(f"manifest.json is not a valid manifest: {_first_error(exc)}") from exc
     return Session(manifest, chunks, uid, f"s3://{args.bucket}/{layout.root}")
 
 
@@ -203,7 +210,15 @@ def _check(args: argparse.Namespace, sink_dir: Path | None) -> int:
                   out=sys.stdout if sink_dir is None else sys.stderr)
     if sink_dir is not None:
         (sink_dir / "verify-report.json").write_text(json.dumps(report.to_dict(), indent=1))
-    return 0 if report.ok else 1
+    if not report.ok:
+        # The report may be long (or on stdout); scripts and humans get one line here.
+        first = report.problems[0]
+        where = f"chunk {first.chunk}" if first.chunk is not None else "session"
+        more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
+        print(f"lucid-seal {args.command}: FAILED: [{where}] {first.code}: "
+              f"{first.message}{more}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _print_report(report: VerifyReport, where: str, *, as_json: bool, out: TextIO) -> None:
