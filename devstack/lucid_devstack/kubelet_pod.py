@@ -38,6 +38,7 @@ from lucid_devstack.kubelet_spec import (
     identity,
     pod_label,
     stage1_script,
+    unmount_volumes,
     wrapper_argv,
 )
 
@@ -804,6 +805,8 @@ class PodWorker:
         volumes = self.dir / "volumes"
         if volumes.exists():
             try:
+                # Size-limited emptyDirs are tmpfs mounts: rmtree cannot remove those.
+                unmount_volumes(volumes)
                 shutil.rmtree(volumes)
             except OSError as exc:
                 log.warning("pod %s: cannot remove %s: %s", self.ref, volumes, exc)

@@ -13,20 +13,26 @@ from __future__ import annotations
 import base64
 import calendar
 import json
+import logging
+import math
 import os
 import pwd
 import re
 import shlex
 import shutil
 import stat
+import subprocess
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 from lucid_devstack.kubelet_api import Api, ApiError
 from lucid_devstack.proc import StackError
+
+log = logging.getLogger("lucid.kubelet")
 
 CONFIG_ERROR = "CreateContainerConfigError"
 CREATING = "ContainerCreating"
@@ -88,6 +94,8 @@ def check_supported(pod: Mapping[str, Any]) -> None:
         if not any(k in SUPPORTED_VOLUMES for k in kinds):
             raise Unsupported(f"volume {volume['name']!r} of type {'/'.join(kinds)} is not "
                               f"supported by the local kubelet ({', '.join(SUPPORTED_VOLUMES)})")
+        if "emptyDir" in volume:
+            empty_dir_limit(volume)  # an unparsable sizeLimit fails the pod here
         for source in (volume.get("projected") or {}).get("sources") or []:
             for kind in source:
                 if kind not in ("secret", "configMap", "downwardAPI", "serviceAccountToken"):
@@ -246,6 +254,94 @@ def container_env(pod: Mapping[str, Any], container: Mapping[str, Any], reader: 
 
 # --- volumes ---------------------------------------------------------------------------
 
+_QUANTITY = re.compile(r"^([+-]?)(\d+\.?\d*|\.\d+)(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]|[eE][+-]?\d+)?$")
+_BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
+_DECIMAL = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+
+
+def quantity_bytes(text: str | int) -> int:
+    """A Kubernetes resource.Quantity ("2Gi", "512Mi", "300k", "1e6") in whole bytes.
+
+    Rounded up, like Quantity.Value(); ValueError names what is wrong.
+    """
+    match = _QUANTITY.match(str(text).strip())
+    if match is None:
+        raise ValueError(f"{text!r} is not a quantity (e.g. 2Gi, 512Mi, 300k)")
+    sign, number, suffix = match.groups()
+    value = Fraction(number + ("0" if number.endswith(".") else ""))
+    if suffix in _BINARY:
+        value *= 1024 ** _BINARY[suffix]
+    elif suffix in _DECIMAL:
+        value *= Fraction(10) ** _DECIMAL[suffix]
+    elif suffix:
+        value *= Fraction(10) ** int(suffix[1:])
+    if sign == "-" and value:
+        raise ValueError(f"{text!r} is negative")
+    return math.ceil(value)
+
+
+def empty_dir_limit(volume: Mapping[str, Any]) -> int | None:
+    """Bytes the emptyDir may hold, or None: no sizeLimit (or 0, which the kubelet ignores)."""
+    limit = (volume.get("emptyDir") or {}).get("sizeLimit")
+    if limit is None:
+        return None
+    try:
+        size = quantity_bytes(limit)
+    except ValueError as exc:
+        raise Unsupported(f"volume {volume['name']!r}: emptyDir sizeLimit {exc}") from None
+    return size or None
+
+
+def _mount_tool(argv: list[str]) -> None:
+    """Run mount/umount; any failure is an OSError, which the pod worker reports."""
+    tool = shutil.which(argv[0], path=SYSTEM_PATH)
+    if tool is None:
+        raise OSError(f"local kubelet needs util-linux {argv[0]}")
+    try:
+        done = subprocess.run([tool, *argv[1:]], capture_output=True, text=True, timeout=30,
+                              check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise OSError(f"{' '.join(argv)} timed out") from exc
+    if done.returncode != 0:
+        raise OSError(f"{' '.join(argv)}: {done.stderr.strip() or done.returncode}")
+
+
+def mount_size_limited(target: Path, size: int) -> None:
+    """Back an emptyDir with a tmpfs of `size` bytes, so a full volume answers ENOSPC.
+
+    A real kubelet evicts a pod whose disk-backed emptyDir outgrows its sizeLimit; here
+    the writer sees the filesystem full instead, as on a full node disk or a Memory
+    emptyDir. Mounted in the host's namespace, so it outlives container restarts like
+    the kubelet's emptyDir, and every container's bind mount shares it.
+    """
+    if os.path.ismount(target):
+        return  # built before (a retried volume setup): keep what the pod wrote
+    try:
+        _mount_tool(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755",
+                     "lucid-empty-dir", str(target)])
+    except OSError as exc:
+        raise ConfigError(CREATING, f"cannot mount a tmpfs of {size} bytes: {exc}") from None
+
+
+def _unescape_mountinfo(field: str) -> str:
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def unmount_volumes(root: Path) -> list[str]:
+    """Unmount every mount below `root`, deepest first; returns what was unmounted."""
+    prefix = str(root.resolve()).rstrip("/") + "/"
+    points = {point for line in Path("/proc/self/mountinfo").read_text().splitlines()
+              if (point := _unescape_mountinfo(line.split()[4])).startswith(prefix)}
+    ordered = sorted(points, key=len, reverse=True)
+    for point in ordered:
+        try:
+            _mount_tool(["umount", point])
+        except OSError as exc:
+            # Still busy (a process left in it): detach now, freed once unused.
+            log.warning("%s; detaching it lazily", exc)
+            _mount_tool(["umount", "--lazy", point])
+    return ordered
+
 
 @dataclass
 class Volumes:
@@ -301,6 +397,9 @@ class VolumeBuilder:
         target = self.root / volume["name"]
         target.mkdir(mode=0o755, exist_ok=True)
         if "emptyDir" in volume:
+            limit = empty_dir_limit(volume)
+            if limit is not None:
+                mount_size_limited(target, limit)
             # World-writable like the kubelet's emptyDir, owned by the pod's user/fsGroup.
             target.chmod(0o2777 if self.fs_group is not None else 0o777)
             os.chown(target, self.run_as_user if self.run_as_user is not None else -1,

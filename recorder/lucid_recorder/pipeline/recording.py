@@ -43,6 +43,11 @@ log = logging.getLogger("lucid.recorder")
 QUEUE_SIZE = 4
 # An intermediate manifest after this many stored chunks shows progress.
 MANIFEST_EVERY = 10
+# Where a problem comes from; each clears on its own, and the status shows them all, in
+# this order (a full spool disk while MinIO is down is two problems, not one or the other).
+PROBLEM_SOURCES = ("capture", "spool", "storage")
+# status.pipeline.message's limit in the CRD: a longer one would fail every status write.
+MESSAGE_MAX = 1024
 
 
 @dataclass(frozen=True)
@@ -84,7 +89,7 @@ class Recording:
     bytes_stored: int = 0
     last_chunk_at: float | None = None
     oldest_unstored_ns: int | None = None
-    problem: str = ""
+    problems: dict[str, str] = field(default_factory=dict)
     stats: dict[str, StageStats] = field(default_factory=dict)
     _sealed: asyncio.Event = field(default_factory=asyncio.Event)
     # Recording time is nanoseconds since the session started (wall clock,
@@ -102,6 +107,18 @@ class Recording:
         stored = [info for seq, info in self.spool.state.chunks.items() if seq not in pending]
         self.chunks_stored = len(stored)
         self.bytes_stored = sum(info.sealed_bytes for info in stored)
+
+    @property
+    def problem(self) -> str:
+        """Every current problem, one line: what status.pipeline.message (and Degraded) says."""
+        text = "; ".join(self.problems[s] for s in PROBLEM_SOURCES if self.problems.get(s))
+        return text if len(text) <= MESSAGE_MAX else text[:MESSAGE_MAX - 1] + "…"
+
+    def set_problem(self, source: str, message: str) -> None:
+        """Report (or with "" clear) the problem of one source; the others stay."""
+        if source not in PROBLEM_SOURCES:
+            raise ValueError(f"unknown problem source {source!r}")
+        self.problems[source] = message
 
     def session_ns(self, monotonic_ns: int) -> int:
         """A capture timestamp (monotonic clock) on the session's timeline."""
@@ -149,12 +166,12 @@ class Recording:
                         writer = self._writer(event)
                         writer.add(self.session_ns(event.t_ns), fmt.Start(start_detail(event)))
                     self.state = contract.PIPELINE_CAPTURING
-                    self.problem = ""
+                    self.set_problem("capture", "")
                     self.report(significant=True)
                     continue
                 if isinstance(event, ev.Disconnected):
                     self.state = contract.PIPELINE_CONNECTING
-                    self.problem = f"disconnected: {event.reason}"
+                    self.set_problem("capture", f"disconnected: {event.reason}")
                     self.report(significant=True)
                     continue
                 if writer is None:
@@ -220,12 +237,15 @@ class Recording:
                 # bytes are written again later, never sealed twice.
                 chunk = await self._put_when_room(exc.chunk, str(exc))
                 break
+        if self.problems.get("spool"):
+            self.set_problem("spool", "")  # spooled again: back-pressure is over
+            self.report(significant=True)
         metrics.STAGE_BYTES.labels("encrypt").inc(len(chunk.data))
         metrics.SPOOL_BYTES.set(self.spool.used_bytes)
         return [chunk.seq]
 
     async def _wait_for_room(self, why: str) -> None:
-        self.problem = f"{why}; waiting for uploads to free space"
+        self.set_problem("spool", f"{why}; waiting for uploads to free space")
         self.report(significant=True)
         await asyncio.sleep(1.0)
 
@@ -256,14 +276,15 @@ class Recording:
     def _upload_blocking(self) -> int:
         def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
             metrics.RETRIES.labels("upload").inc()
-            self.problem = f"storage unavailable ({type(exc).__name__}); retry {attempt} in " \
-                           f"{delay:.1f}s"
+            self.set_problem("storage", f"storage unavailable ({type(exc).__name__}); "
+                                        f"retry {attempt} in {delay:.1f}s")
             self.report(significant=attempt == 1)
 
         def on_uploaded(info: ChunkInfo | None, seconds: float) -> None:
             metrics.UPLOAD_SECONDS.observe(seconds)
             metrics.CHUNKS_STORED.inc()
             self.chunks_stored += 1
+            self.set_problem("storage", "")  # it answered
             if info is not None:
                 self.bytes_stored += info.sealed_bytes
             self.last_chunk_at = time.time()
@@ -274,7 +295,6 @@ class Recording:
         metrics.SPOOL_BYTES.set(self.spool.used_bytes)
         if drained.remaining == 0:
             self.oldest_unstored_ns = None
-            self.problem = ""
         uploaded = self.chunks_stored - before
         if uploaded and self.chunks_stored % MANIFEST_EVERY < uploaded:
             publish_manifest(self.spool, self.store, self.recipient, self.retry, complete=False)

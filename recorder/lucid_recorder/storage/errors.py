@@ -57,4 +57,5 @@ class SpoolDiskFull(SpoolError):
 
     def __init__(self, chunk: object, reason: str) -> None:
         self.chunk = chunk
-        super().__init__(f"no space left for chunk {getattr(chunk, 'seq', '?')}: {reason}")
+        super().__init__(f"spool disk full: no room for chunk {getattr(chunk, 'seq', '?')} "
+                         f"({reason})")

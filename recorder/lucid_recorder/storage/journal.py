@@ -122,10 +122,22 @@ class Journal:
 
     def _append(self, record: dict[str, Any]) -> None:
         line = json.dumps(record, separators=(",", ":")).encode() + b"\n"
-        with self.path.open("ab") as out:
-            out.write(line)
-            out.flush()
-            os.fsync(out.fileno())
+        # Unbuffered: a failed write must not linger in a buffer that close() retries.
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        try:
+            start = os.fstat(fd).st_size
+            try:
+                view = memoryview(line)
+                while view:
+                    view = view[os.write(fd, view):]
+                os.fsync(fd)
+            except OSError:
+                # A full disk can take part of a line; cut it off, or the next append
+                # would glue its record onto the torn one and corrupt the journal.
+                os.ftruncate(fd, start)
+                raise
+        finally:
+            os.close(fd)
 
     def session(self, session: SessionIdentity, at: dt.datetime | None = None) -> None:
         self._append({"t": "session", "session": session.model_dump(mode="json"),

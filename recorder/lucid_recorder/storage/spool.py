@@ -254,7 +254,16 @@ class Spool:
             raise
         os.replace(tmp, final)
         _fsync_dir(self._chunks_dir)
-        self._journal.chunk(chunk.info)
+        try:
+            self._journal.chunk(chunk.info)
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            # The chunk fit but its journal line did not: not journaled means not
+            # spooled, so take the file back out; the caller writes it again later.
+            final.unlink()
+            _fsync_dir(self._chunks_dir)
+            raise SpoolDiskFull(chunk, exc.strerror or "disk full") from exc
         self._state.chunks[seq] = chunk.info
         self._files[seq] = len(chunk.data)
         self._drop_pending = False

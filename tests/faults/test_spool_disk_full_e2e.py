@@ -1,0 +1,205 @@
+"""The spool's disk fills up under the real recorder, through the operator.
+
+The operator gives the recorder pod an emptyDir `spool` with a sizeLimit
+(LUCID_SPOOL_SIZE_LIMIT); the local kubelet backs such a volume with a tmpfs
+of that size, so a full volume answers ENOSPC as a full node disk would. The
+recorder's own spool bound (`spool_max_bytes`, 1.5 GiB, which the operator
+does not set) stays far above it: the filesystem says no first, which is the
+SpoolDiskFull path, not the SpoolFull back-pressure one.
+
+MinIO is stopped so nothing drains; one-second chunks, each opening with a
+keyframe of the desktop and carrying a typing and window-dragging workload, fill
+the small disk in about 15 s (an idle desktop would take about 40). The recorder must
+say so (Degraded, naming the full spool disk), keep running in the same pod
+without a restart, and lose nothing: once MinIO is back the spool drains,
+Degraded clears, and after the stop `verify` finds every chunk, with no gap.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from lucid_devstack.operator_proc import OperatorProcess
+from lucid_devstack.stack import Stack
+from tests.e2e.support import Sessions, wait_for
+from tests.e2e.test_recording_e2e import _chunks_stored, _cli, _start_recording
+from tests.faults.support import (
+    assert_no_secret_in_logs,
+    assert_one_pod_each,
+    assert_truthful_recording,
+)
+
+pytestmark = pytest.mark.stack
+
+NAME = "spool-full"
+BUCKET = "faults-spool-full"
+# The spool volume's sizeLimit: a handful of one-second chunks, far below the
+# recorder's own 1.5 GiB bound.
+SPOOL_DISK = "256Ki"
+# How long the disk stays full before MinIO comes back: several retries of the
+# held chunk, and long enough for a crash loop to show (the kubelet restarts in 1 s).
+FULL_SECONDS = 4.0
+
+
+@pytest.fixture
+def disk_limited_operator(stack: Stack, crd: None, sessions: Sessions
+                          ) -> Iterator[OperatorProcess]:
+    """The real recorder (as recorder_operator) with a small spool volume, for this namespace."""
+    running = OperatorProcess(stack, settings={
+        "LUCID_RECORDER_METRICS_PORT": "0",
+        "LUCID_TERMINATION_GRACE_SECONDS": "30",
+        "LUCID_RETRY_BACKOFF_SECONDS": "1",
+        "LUCID_SPOOL_SIZE_LIMIT": SPOOL_DISK,
+        # Only this test's sessions: no other operator's settings can apply to them.
+        "LUCID_NAMESPACES": sessions.namespace,
+    }).start()
+    yield running
+    running.stop()
+
+
+def _spool_dir(stack: Stack, pod: dict) -> Path:
+    meta = pod["metadata"]
+    return (stack.kubelet.workdir / "pods" / f"{meta['namespace']}_{meta['name']}_{meta['uid']}"
+            / "volumes" / "spool")
+
+
+class Workload:
+    """Types into the desktop and drags the clock around in the background, so every
+    one-second chunk carries a few KiB more than the idle desktop's."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack = stack
+        self.stop = threading.Event()
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._run, name="desktop workload", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            while not self.stop.is_set():
+                self.stack.desktop.run_workload(1.0)
+        except Exception as exc:  # noqa: BLE001 - reported by the test, not lost in a thread
+            self.errors.append(exc)
+
+    def __enter__(self) -> Workload:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop.set()
+        self.thread.join(timeout=60)
+        assert not self.thread.is_alive(), "the desktop workload did not stop"
+        assert self.errors == [], self.errors
+
+
+def _container(sessions: Sessions) -> dict:
+    return sessions.pods(NAME)[0]["status"]["containerStatuses"][0]
+
+
+def test_spool_disk_fills_while_minio_is_down_then_drains_without_loss(
+        disk_limited_operator: OperatorProcess, sessions: Sessions, tmp_path: Path):
+    stack = sessions.stack
+    began = time.monotonic()
+    manifest, keys = _start_recording(sessions, NAME, BUCKET, 1, tmp_path / "keys")
+    pod = sessions.pods(NAME)[0]
+    assert pod["spec"]["volumes"][0] == {"name": "spool", "emptyDir": {"sizeLimit": SPOOL_DISK}}
+    wait_for(lambda: _chunks_stored(sessions, NAME) >= 2, 60, "the first chunks")
+    pod_uid = pod["metadata"]["uid"]
+    spool = _spool_dir(stack, pod)
+
+    def degraded(status: str) -> dict | None:
+        condition = sessions.condition(NAME, "Degraded")
+        return condition if condition and condition["status"] == status else None
+
+    seen: list[str] = []
+
+    def disk_full() -> dict | None:
+        condition = degraded("True")
+        disk = os.statvfs(spool)
+        used = (disk.f_blocks - disk.f_bfree) * disk.f_frsize
+        seen.append(f"{used} of {disk.f_blocks * disk.f_frsize} bytes used, "
+                    f"{len(list((spool / 'chunks').iterdir()))} chunks; "
+                    f"Degraded: {condition and condition['message']}")
+        return condition if condition and "spool disk full" in condition["message"] else None
+
+    recording_after = time.monotonic() - began
+    stack.minio.stop()
+    stopped_at = time.monotonic()
+    try:
+        with Workload(stack):
+            try:
+                full = wait_for(disk_full, 60, "Degraded=True naming the full spool disk")
+            finally:
+                print("\n".join(seen[-5:]))
+        full_after = time.monotonic() - stopped_at
+        acknowledged = _chunks_stored(sessions, NAME)
+        spooled = sorted(p.name for p in (spool / "chunks").iterdir())
+        # The chunk sealed last and held back: it must be in the recording at the end.
+        held = re.search(r"no room for chunk (\d+) \(No space left on device\)",
+                         full["message"])
+        assert held is not None, full
+        assert int(held[1]) == acknowledged + len(spooled), (full, acknowledged, spooled)
+        time.sleep(FULL_SECONDS)
+        # Held, not crashed: the same process, nothing more spooled, nothing lost.
+        assert _container(sessions).get("restartCount", 0) == 0, _container(sessions)
+        assert sessions.status(NAME)["phase"] == "Recording"
+        assert sorted(p.name for p in (spool / "chunks").iterdir()) == spooled
+        assert list((spool / "tmp").iterdir()) == [], "a half-written chunk takes space"
+    finally:
+        stack.minio.start()  # whatever happens, later tests need MinIO back
+    back_at = time.monotonic()
+
+    wait_for(lambda: _chunks_stored(sessions, NAME) >= acknowledged + len(spooled), 60,
+             "the spooled chunks to drain after MinIO is back")
+    drained_after = time.monotonic() - back_at
+    healed = wait_for(lambda: degraded("False"), 60, "Degraded=False once the spool drained")
+    healed_after = time.monotonic() - back_at
+    assert healed["lastTransitionTime"] >= full["lastTransitionTime"]
+
+    # Same pod, never restarted: the spool's content never had to survive a restart.
+    assert [p["metadata"]["uid"] for p in sessions.pods(NAME)] == [pod_uid]
+    assert _container(sessions).get("restartCount", 0) == 0
+    assert_truthful_recording(sessions, NAME)
+    assert_one_pod_each(sessions, [NAME])
+
+    before_stop = _chunks_stored(sessions, NAME)
+    stop_at = time.monotonic()
+    sessions.apply({**manifest, "spec": {**manifest["spec"], "state": "Stopped"}})
+    status = sessions.wait_phase(NAME, "Completed", timeout=90)
+    completed_after = time.monotonic() - stop_at
+    assert status["stopReason"] == "StoppedBySpec"
+    assert status["pipeline"]["state"] == "Finalized"
+    assert status["pipeline"]["message"] == "", status["pipeline"]
+    running = sessions.condition(NAME, "RecorderRunning")
+    assert running and running["status"] == "False", status
+    assert len(sessions.pods(NAME)) <= 1  # the Succeeded pod may linger; never two
+    report = _cli(stack, "lucid-seal", "verify", "--json", "--endpoint", stack.minio.endpoint,
+                  "--bucket", BUCKET, "--no-tls", "--session", f"{sessions.namespace}/{NAME}",
+                  "--private-key", str(keys.private))
+    assert report.returncode == 0, report.stdout + report.stderr
+    result = json.loads(report.stdout)
+    assert result["ok"] is True and result["complete"] is True, result
+    assert result["chunksAuthentic"] == result["chunksExpected"] >= before_stop, result
+    assert result["chunksExpected"] > int(held[1]), result  # the held chunk made it too
+    assert result["gaps"] == [], result["gaps"]  # no restart, no drop: one epoch, no hole
+    log = stack.kubelet.pod_log(sessions.namespace, pod["metadata"]["name"], "recorder",
+                                pod_uid).read_text()
+    assert "Traceback" not in log, log[-3000:]
+    # The finished pod's tmpfs is unmounted and its volume removed by the kubelet.
+    wait_for(lambda: not spool.exists(), 30, "the spool volume to be removed")
+    assert not any(str(spool.parent) in line for line in
+                   Path("/proc/self/mountinfo").read_text().splitlines())
+    assert_no_secret_in_logs(stack)
+    print(f"\nspool disk {SPOOL_DISK}: {len(spooled)} chunks spooled before ENOSPC "
+          f"({acknowledged} acknowledged before MinIO stopped); Recording after "
+          f"{recording_after:.1f}s, disk full {full_after:.1f}s after MinIO stopped, "
+          f"drained {drained_after:.1f}s and Degraded=False {healed_after:.1f}s after it came "
+          f"back, Completed {completed_after:.1f}s after the stop, "
+          f"{result['chunksExpected']} chunks verified; message: {full['message']!r}")
