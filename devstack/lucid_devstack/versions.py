@@ -25,4 +25,8 @@ APT_PACKAGES = (
     "ffmpeg",
     # A reference RDP client: tests log in through xrdp with it.
     "freerdp2-x11",
+    # Network faults (lucid_devstack/netfault.py): nft drops packets at random,
+    # iptables-legacy's NFQUEUE target delays them (the kernel has no netem).
+    "nftables",
+    "iptables",
 )

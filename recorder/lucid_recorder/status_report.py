@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ class StatusReporter:
     gate: RateGate = field(init=False)
     _pending: dict[str, Any] | None = field(default=None, init=False)
     _significant: bool = field(default=False, init=False)
+    # flush() runs in a worker thread while update() runs on the event loop.
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     failures: int = field(default=0, init=False)
     writes: int = field(default=0, init=False)
 
@@ -48,26 +51,34 @@ class StatusReporter:
 
     def update(self, pipeline: dict[str, Any], significant: bool = False) -> None:
         """Record the latest pipeline view; only the newest one is ever written."""
-        self._pending = pipeline
-        self._significant = self._significant or significant
+        with self._lock:
+            self._pending = pipeline
+            self._significant = self._significant or significant
 
     def flush(self, force: bool = False) -> bool:
         """Write the pending view if it is due. Returns True when nothing is left pending."""
-        if self._pending is None:
+        with self._lock:
+            pending, significant = self._pending, self._significant
+        if pending is None:
             return True
         now = self.clock()
-        if not force and not self.gate.due(now, self._significant):
+        if not force and not self.gate.due(now, significant):
             return False
         try:
-            self.patch({"status": {"pipeline": self._pending}})
+            self.patch({"status": {"pipeline": pending}})
         except Exception as exc:  # noqa: BLE001 - any failed write is retried, never fatal
             self.failures += 1
             log.warning("status write failed (%s: %s); will retry", type(exc).__name__, exc)
             return False
         self.writes += 1
         self.gate.last_write = now
-        self._pending = None
-        self._significant = False
+        with self._lock:
+            # A view that arrived while this one was being written (the final
+            # Finalized report, say) stays pending for the next flush.
+            if self._pending is not pending:
+                return False
+            self._pending = None
+            self._significant = False
         return True
 
     async def run(self, stop: asyncio.Event, tick: float = 0.5) -> None:

@@ -66,3 +66,20 @@ def test_run_flushes_last_view_on_stop():
     asyncio.run(scenario())
     assert written[0]["status"]["pipeline"]["state"] == "Capturing"
     assert written[-1]["status"]["pipeline"]["state"] == "Finalized"
+
+
+def test_a_view_reported_during_a_write_is_not_lost():
+    # flush() runs in a worker thread: the final Finalized view can arrive while
+    # a routine write is in flight, and must still be written afterwards.
+    written = []
+
+    def patch(body):
+        written.append(body["status"]["pipeline"]["state"])
+        if len(written) == 1:
+            reporter.update({"state": "Finalized"}, significant=True)
+
+    reporter = StatusReporter(patch, interval=5, clock=Clock())
+    reporter.update({"state": "Capturing"})
+    assert reporter.flush() is False  # written, but a newer view is waiting
+    assert reporter.flush(force=True) is True
+    assert written == ["Capturing", "Finalized"]
