@@ -24,7 +24,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import capture, chunking, latency, pipeline, report, rss
+from bench import capture, chunking, concurrency, latency, pipeline, report, rss
 from bench.common import RESULTS_DIR, Context, log, machine_info, write_json
 
 # rss runs before latency: its live recording gives latency at the default chunk size.
@@ -34,6 +34,8 @@ SUITES: dict[str, Callable[[Context], dict[str, Any]]] = {
     "rss": rss.run,
     "latency": latency.run,
     "chunking": chunking.run,
+    # Last: the longest, and it starts desktops of its own.
+    "concurrency": concurrency.run,
 }
 
 

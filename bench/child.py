@@ -1,17 +1,19 @@
 """Recorder work in a process of its own, so its CPU time and RSS are measured alone.
 
     python -m bench.child capture --depth 32 --out result.json
-    python -m bench.child record --depth 32 --workdir DIR --out result.json
+    python -m bench.child record --depth 32 --workdir DIR --out result.json [--timeline]
 
 The parent passes the desktop and MinIO coordinates in the environment (BENCH_*), waits
 for the line CONNECTED on stdout, drives the desktop workload, then sends SIGTERM. The
 child finishes its recording and writes a JSON result.
 
-capture: the capture source, with each update chunked (RecordingWriter), compressed
-(zstd 3) and sealed in line, as the pipeline does but without spool or upload: CPU and
-bytes per minute of the stored form. record: the whole `Recording` pipeline into MinIO,
-for RSS (sampled by the parent) and update-to-durable-object latency.
-"""
+capture: the capture source, with each update chunked (RecordingWriter), compressed (at
+the spec's zstd level) and sealed in line, as the pipeline does but without spool or
+upload: CPU and bytes per minute of the stored form. record: the whole `Recording`
+pipeline into MinIO, for RSS (sampled by the parent) and update-to-durable-object
+latency. With --timeline, record also writes every update's capture stamp (monotonic ns,
+int64, to updates.i64) and returns each chunk's acknowledgement, so a parent running
+several children can count what each captured inside one common measurement window. """
 
 from __future__ import annotations
 
@@ -23,23 +25,20 @@ import os
 import signal
 import sys
 import time
+from array import array
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-from bench.common import make_spec
+from bench.common import make_spec, percentile
+from bench.defaults import KEYFRAME_NS, MAX_SEGMENT_BYTES, SEGMENT_NS, ZSTD_LEVEL
 from bench.recorder_run import LatencyProbe, bucket_name, build_recording
 from lucid_recorder import format as fmt
 from lucid_recorder.pipeline.convert import start_detail, to_records
+from lucid_recorder.pipeline.recording import Recording
 from lucid_recorder.rdp import CaptureConfig, TlsConfig, TlsMode, capture
 from lucid_recorder.rdp import events as ev
 from lucid_recorder.sealing import Codec, Sealer, compress, keygen, read_public_key
-
-# Spec defaults (RecordingSessionSpec): chunking.maxSeconds 60, maxBytes 8 MiB,
-# keyframes every 30 s, zstd level 3.
-SEGMENT_NS = 60 * 10**9
-MAX_SEGMENT_BYTES = 8 * 1024 * 1024
-KEYFRAME_NS = 30 * 10**9
-ZSTD_LEVEL = 3
 
 
 def _config(depth: int) -> CaptureConfig:
@@ -161,7 +160,46 @@ async def run_capture(depth: int, workdir: Path) -> dict[str, Any]:
     }
 
 
-async def run_record(depth: int, workdir: Path) -> dict[str, Any]:
+class EventAges:
+    """How old each update is, in ms, when the pipeline takes it from the capture.
+
+    The capture stamps an update when it is decoded; a pipeline that falls behind lets
+    decoded updates wait in the capture's queue, and this age grows.
+    """
+
+    def __init__(self) -> None:
+        self.ms: array[float] = array("d")
+
+    async def watch(self, source: AsyncIterator[ev.Event]) -> AsyncIterator[ev.Event]:
+        async with contextlib.aclosing(source) as stream:  # type: ignore[type-var]
+            async for event in stream:
+                if not isinstance(event, ev.Connected | ev.Disconnected):
+                    self.ms.append((time.monotonic_ns() - event.t_ns) / 1e6)
+                yield event
+
+    def summary(self) -> dict[str, Any]:
+        values = list(self.ms)
+        return {"n": len(values), "p50": percentile(values, 50), "p99": percentile(values, 99),
+                "max": max(values) if values else None}
+
+
+def timeline(probe: LatencyProbe, ages: EventAges, recording: Recording, bucket: str,
+             workdir: Path) -> dict[str, Any]:
+    """What the concurrency suite needs beyond totals: every update's stamp, chunk acks."""
+    updates_file = workdir / "updates.i64"
+    with updates_file.open("wb") as out:
+        probe.event_ns.tofile(out)
+    now = time.monotonic_ns()
+    # Session time to monotonic time: the recording's timeline starts at a fixed offset.
+    offset = now - recording.session_ns(now)
+    chunks = [[ack / 1e9, (ack - (end + offset)) / 1e9, (end - start) / 1e9]
+              for start, end, ack in sorted(probe.acks)]
+    return {"updates_file": str(updates_file), "bucket": bucket, "event_age_ms": ages.summary(),
+            # (ack time in monotonic seconds, chunk end → ack seconds, chunk seconds)
+            "chunks": chunks}
+
+
+async def run_record(depth: int, workdir: Path, with_timeline: bool = False) -> dict[str, Any]:
     env = os.environ
     stop = _stop_on_sigterm()
     spec = make_spec(env["BENCH_MINIO_ENDPOINT"], bucket_name("bench-rss"), depth=depth,
@@ -182,9 +220,14 @@ async def run_record(depth: int, workdir: Path) -> dict[str, Any]:
 
     stop_watch = asyncio.create_task(stop.wait())
     stop_watch.add_done_callback(lambda _task: stopping())
+    ages = EventAges()
+    source = probe.watch(capture(_config(depth)), connected)
     with probe.patched():
-        await recording.run(probe.watch(capture(_config(depth)), connected), stop)
+        await recording.run(ages.watch(source) if with_timeline else source, stop)
+    extra = ({"timeline": timeline(probe, ages, recording, spec.storage.bucket, workdir)}
+             if with_timeline else {})
     return {
+        **extra,
         "depth": depth,
         "wall_s": marks["wall_stopped"] - marks["wall_connected"],
         "cpu_recording_s": marks["cpu_stopped"] - marks["cpu_connected"],
@@ -204,9 +247,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--depth", type=int, default=32)
     parser.add_argument("--workdir", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True)
+    parser.add_argument("--timeline", action="store_true",
+                        help="record: also write update stamps and chunk acks (concurrency)")
     args = parser.parse_args(argv)
-    runner = run_capture if args.mode == "capture" else run_record
-    result = asyncio.run(runner(args.depth, args.workdir))
+    if args.mode == "capture":
+        result = asyncio.run(run_capture(args.depth, args.workdir))
+    else:
+        result = asyncio.run(run_record(args.depth, args.workdir, args.timeline))
     args.out.write_text(json.dumps(result))
     return 0
 

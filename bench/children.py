@@ -16,6 +16,7 @@ from typing import Any
 import psutil
 
 from bench.common import REPO, Context
+from lucid_devstack.desktop import Desktop
 
 CONNECT_TIMEOUT_S = 90.0
 FINISH_TIMEOUT_S = 300.0
@@ -32,8 +33,9 @@ class ChildRun:
     stopped_at_s: float = 0.0
 
 
-def child_env(ctx: Context, with_minio: bool) -> dict[str, str]:
-    desktop = ctx.desktop()
+def child_env(ctx: Context, with_minio: bool, desktop: Desktop | None = None) -> dict[str, str]:
+    """The child's BENCH_* coordinates: `desktop` (default: the context's first) and MinIO."""
+    desktop = desktop or ctx.desktop()
     env = {
         **os.environ,
         "BENCH_RDP_PORT": str(desktop.rdp_port),
@@ -71,50 +73,101 @@ class _RssSampler(threading.Thread):
             self.done.wait(max(0.0, tick - time.monotonic()))
 
 
+class Child:
+    """One bench.child process: start, wait for CONNECTED, stop with SIGTERM, collect.
+
+    Several can run at once (the concurrency suite); run_child drives one alone.
+    """
+
+    def __init__(self, ctx: Context, mode: str, depth: int, workdir: Path, *,
+                 desktop: Desktop | None = None, sample_rss: bool = False,
+                 extra_args: tuple[str, ...] = ()) -> None:
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.mode = mode
+        self.workdir = workdir
+        self.out = workdir / "result.json"
+        argv = [sys.executable, "-m", "bench.child", mode, "--depth", str(depth),
+                "--workdir", str(workdir), "--out", str(self.out), *extra_args]
+        env = child_env(ctx, with_minio=mode == "record", desktop=desktop)
+        self.started = time.monotonic()
+        with open(workdir / "child.log", "wb") as log:
+            self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE,
+                                         stderr=log)
+        self.sampler = _RssSampler(self.proc.pid, self.started) if sample_rss else None
+        if self.sampler is not None:
+            self.sampler.start()
+        self.connected = threading.Event()
+        self.connected_at_s = 0.0
+        self.stopped_at_s = 0.0
+        threading.Thread(target=self._watch_stdout, daemon=True).start()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def _watch_stdout(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            if line.strip() == b"CONNECTED":
+                self.connected_at_s = time.monotonic() - self.started
+                self.connected.set()
+
+    def wait_connected(self, timeout: float = CONNECT_TIMEOUT_S) -> None:
+        deadline = time.monotonic() + timeout
+        # Polled, so a child that dies before connecting fails at once, not at the timeout.
+        while not self.connected.wait(min(0.5, max(0.0, deadline - time.monotonic()))):
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"bench.child {self.mode} exited with "
+                                   f"{self.proc.returncode} before connecting; "
+                                   f"see {self.workdir}/child.log")
+            if time.monotonic() >= deadline:
+                raise RuntimeError(f"bench.child {self.mode} did not connect; "
+                                   f"see {self.workdir}/child.log")
+
+    def stop(self, timeout: float = FINISH_TIMEOUT_S) -> ChildRun:
+        """SIGTERM, reap, and read the result; the child is killed if that fails."""
+        self.terminate()
+        return self.finish(timeout)
+
+    def terminate(self) -> None:
+        """Ask the child to finish its recording (SIGTERM); finish() collects it."""
+        self.stopped_at_s = time.monotonic() - self.started
+        self.proc.send_signal(signal.SIGTERM)
+
+    def finish(self, timeout: float = FINISH_TIMEOUT_S) -> ChildRun:
+        """Reap a terminated child and read its result; it is killed if that fails."""
+        try:
+            status, rusage = wait_child(self.proc, timeout)
+        finally:
+            self.kill()
+        if status != 0:
+            raise RuntimeError(f"bench.child {self.mode} exited with {status}; "
+                               f"see {self.workdir}/child.log")
+        return ChildRun(json.loads(self.out.read_text()), rusage.ru_utime + rusage.ru_stime,
+                        self.sampler.samples if self.sampler is not None else [],
+                        self.connected_at_s, self.stopped_at_s)
+
+    def kill(self) -> None:
+        """Make sure the process is gone and the RSS sampler has stopped; idempotent."""
+        if self.proc.returncode is None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.sampler is not None:
+            self.sampler.done.set()
+            if self.sampler.is_alive():
+                self.sampler.join()
+
+
 def run_child(ctx: Context, mode: str, depth: int, seconds: float, workdir: Path,
               sample_rss: bool = False) -> ChildRun:
     """Run bench.child `mode` while the desktop runs its workload for `seconds`."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    out = workdir / "result.json"
-    argv = [sys.executable, "-m", "bench.child", mode, "--depth", str(depth),
-            "--workdir", str(workdir), "--out", str(out)]
-    env = child_env(ctx, with_minio=mode == "record")
-    started = time.monotonic()
-    with open(workdir / "child.log", "wb") as log:
-        proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=log)
-    sampler = _RssSampler(proc.pid, started) if sample_rss else None
-    if sampler is not None:
-        sampler.start()
-    connected = threading.Event()
-
-    def watch_stdout() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if line.strip() == b"CONNECTED":
-                connected.set()
-
-    threading.Thread(target=watch_stdout, daemon=True).start()
+    child = Child(ctx, mode, depth, workdir, sample_rss=sample_rss)
     try:
-        if not connected.wait(CONNECT_TIMEOUT_S):
-            raise RuntimeError(f"bench.child {mode} did not connect; see {workdir}/child.log")
-        connected_at = time.monotonic() - started
+        child.wait_connected()
         ctx.desktop().run_workload(seconds)
-        stopped_at = time.monotonic() - started
-        proc.send_signal(signal.SIGTERM)
-        status, rusage = wait_child(proc, FINISH_TIMEOUT_S)
-    except BaseException:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        raise
+        return child.stop()
     finally:
-        if sampler is not None:
-            sampler.done.set()
-            sampler.join()
-    if status != 0:
-        raise RuntimeError(f"bench.child {mode} exited with {status}; see {workdir}/child.log")
-    return ChildRun(json.loads(out.read_text()), rusage.ru_utime + rusage.ru_stime,
-                    sampler.samples if sampler is not None else [], connected_at, stopped_at)
+        child.kill()
 
 
 def wait_child(proc: subprocess.Popen[bytes], timeout: float) -> tuple[int, Any]:

@@ -180,6 +180,8 @@ class Context:
     workdir: Path
     quick: bool
     _desktop: Desktop | None = field(default=None, init=False)
+    # Desktops beyond the first, for suites that record several at once.
+    _more_desktops: list[Desktop] = field(default_factory=list, init=False)
     _minio: MinioServer | None = field(default=None, init=False)
     _recorded: Recorded | None = field(default=None, init=False)
     # Results of one suite another may use (rss → latency at the default chunk size).
@@ -190,6 +192,17 @@ class Context:
             log("starting the desktop (Xvnc + xrdp, 1024x768, depth 24)")
             self._desktop = Desktop(self.workdir / "desktop").start()
         return self._desktop
+
+    def desktops(self, count: int) -> list[Desktop]:
+        """`count` desktops, the first being desktop(); each has its own display and ports."""
+        running = [self.desktop(), *self._more_desktops]
+        while len(running) < count:
+            index = len(running)
+            log(f"starting desktop {index + 1} of {count} (Xvnc + xrdp, 1024x768, depth 24)")
+            more = Desktop(self.workdir / f"desktop-{index}").start()
+            self._more_desktops.append(more)
+            running.append(more)
+        return running[:count]
 
     def minio(self) -> MinioServer:
         if self._minio is None:
@@ -207,6 +220,8 @@ class Context:
         return self._recorded
 
     def close(self) -> None:
+        for desktop in self._more_desktops:
+            desktop.stop()
         if self._desktop is not None:
             self._desktop.stop()
         if self._minio is not None:

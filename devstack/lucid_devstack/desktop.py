@@ -470,8 +470,12 @@ password=ask
     def move_window(self, name: str, x: int, y: int) -> None:
         self._xdotool("windowmove", self.window(name), str(x), str(y))
 
-    def run_workload(self, seconds: float) -> None:
-        """Type lines and drag the clock around for about `seconds`."""
+    def run_workload(self, seconds: float) -> int:
+        """Type lines and drag the clock around for about `seconds`; return the steps done.
+
+        A step is one typed line and one clock move. On a loaded machine the xdotool
+        calls slow down, so the step count says how much the desktop actually changed.
+        """
         deadline = time.monotonic() + seconds
         step = 0
         while time.monotonic() < deadline:
@@ -481,6 +485,7 @@ password=ask
             y = 20 + (step * 53) % max(1, self.height - 240)
             self.move_window("xclock", x, y)
             step += 1
+        return step
 
     def screenshot_rgb(self) -> Image.Image:
         """The whole X screen, pixel for pixel, as an RGB image."""
