@@ -13,7 +13,8 @@ upload: CPU and bytes per minute of the stored form. record: the whole `Recordin
 pipeline into MinIO, for RSS (sampled by the parent) and update-to-durable-object
 latency. With --timeline, record also writes every update's capture stamp (monotonic ns,
 int64, to updates.i64) and returns each chunk's acknowledgement, so a parent running
-several children can count what each captured inside one common measurement window. """
+several children can count what each captured inside one common measurement window.
+"""
 
 from __future__ import annotations
 
