@@ -1,7 +1,7 @@
 """`python -m bench`: run the benchmark suites, store JSON, render docs/benchmarks.md.
 
-    .venv/bin/python -m bench                      # everything, about 25 minutes
-    .venv/bin/python -m bench --quick              # short runs, a few minutes
+    .venv/bin/python -m bench                      # everything, about an hour and a half
+    .venv/bin/python -m bench --quick              # short runs, about 20 minutes
     .venv/bin/python -m bench --only pipeline,rss  # some suites (merged into the JSON)
     .venv/bin/python -m bench --report             # re-render from the stored JSON only
 
