@@ -7,6 +7,8 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from lucid_operator.spool_budget import BOUND_PERCENT, check_limit, minimum_limit_text
+
 
 class OperatorSettings(BaseSettings):
     """How the operator runs. Every field is an environment variable `LUCID_<NAME>`."""
@@ -31,7 +33,12 @@ class OperatorSettings(BaseSettings):
     recorder_memory_request: str = Field("256Mi", description="Default recorder memory request.")
     recorder_cpu_limit: str = Field("1", description="Default recorder CPU limit.")
     recorder_memory_limit: str = Field("512Mi", description="Default recorder memory limit.")
-    spool_size_limit: str = Field("2Gi", description="Size limit of the recorder's spool emptyDir.")
+    spool_size_limit: str = Field(
+        "2Gi",
+        description="Size limit of the recorder's spool emptyDir (a quantity). The recorder "
+                    f"is told to push back at {BOUND_PERCENT} % of it "
+                    "(LUCID_RECORDER_SPOOL_MAX_BYTES), before a kubelet would evict the pod; "
+                    f"at least {minimum_limit_text()}.")
     termination_grace_seconds: int = Field(
         60, ge=5, le=3600,
         description="Grace period the recorder gets to flush and write its manifest.")
@@ -45,6 +52,23 @@ class OperatorSettings(BaseSettings):
         5.0, gt=0, description="First delay before a failed check or pod is retried; doubles.")
     retry_backoff_max_seconds: float = Field(
         300.0, gt=0, description="Upper bound of the retry delay.")
+    handler_threads: int = Field(
+        16, ge=1, le=1024,
+        description="Threads that run the (synchronous) handlers: how many sessions are "
+                    "reconciled at once (kopf settings.execution.max_workers).")
+    worker_limit: int | None = Field(
+        None, ge=1,
+        description="Most per-object event workers kopf runs at once; unset means one per "
+                    "object with pending events (kopf settings.queueing.worker_limit).")
+    worker_idle_timeout_seconds: float = Field(
+        5.0, gt=0,
+        description="How long an idle per-object worker lingers before it exits "
+                    "(kopf settings.queueing.idle_timeout).")
+    consistency_timeout_seconds: float = Field(
+        5.0, ge=0,
+        description="How long kopf waits for its own patch to come back through the watch "
+                    "before it handles a possibly stale object; a watch lagging longer "
+                    "re-runs handlers (kopf settings.persistence.consistency_timeout).")
     log_format: Literal["json", "text"] = Field("json", description="Operator log format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Operator log level.")
@@ -61,6 +85,12 @@ class OperatorSettings(BaseSettings):
         None,
         description="kopf peering priority of this replica; unset picks a random one, since "
         "replicas of equal priority all pause.")
+
+    @field_validator("spool_size_limit")
+    @classmethod
+    def _spool_fits_a_chunk(cls, value: str) -> str:
+        check_limit(value)  # ValueError names the value and the least that works
+        return value
 
     @field_validator("namespaces", "recorder_command", mode="before")
     @classmethod

@@ -31,7 +31,9 @@ class RecorderSettings(BaseSettings):
                                    description="Mounted recipient public key.")
     spool_max_bytes: int = Field(
         1536 * 1024 * 1024, gt=0,
-        description="Bound of the spool's disk use; below the emptyDir sizeLimit (2Gi).")
+        description="Bound of the spool's disk use (chunk files and journal). The operator "
+                    "sets it to 80 % of LUCID_SPOOL_SIZE_LIMIT; this default only applies "
+                    "to a recorder started by hand.")
     log_format: str = Field("json", pattern="^(json|text)$", description="Log format.")
     status_interval_seconds: float = Field(
         5.0, gt=0, description="Least time between two routine status writes.")
