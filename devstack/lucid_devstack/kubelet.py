@@ -28,6 +28,12 @@ Known differences from a real kubelet (on purpose or for lack of need):
   (the venv's bin directory first); every pod shares the host network (IP 127.0.0.1).
   A pod process can therefore reach etcd (plain HTTP on 127.0.0.1) directly.
 * Missing volume mount points are created on the HOST (mkdir -p / touch); they stay.
+* An emptyDir with a sizeLimit is a tmpfs of that size: a full volume answers ENOSPC,
+  where a real kubelet would evict the pod once the volume outgrew its limit.
+* Test knob, no kubelet has it: `LocalKubelet.set_node_disk_free(n)` (the file
+  WORKDIR/kubelet/node-disk-free, read at each mount) caps every sized emptyDir mounted
+  afterwards at n bytes (at least one page), as on a node whose disk is fuller than the
+  pod's sizeLimit; each volume gets its own n, they do not share it.
 * When the venv's interpreter lives under a directory others cannot enter (pyenv in
   0700 /root), that directory is covered by an empty tmpfs in each container and the
   interpreter bound back into it, so non-root pods can run Python.
@@ -67,7 +73,13 @@ from lucid_devstack.kube import NODE_NAME, ControlPlane
 from lucid_devstack.kubelet_api import Api, list_watch
 from lucid_devstack.kubelet_node import NodeAgent, Scheduler
 from lucid_devstack.kubelet_pod import TERMINAL, NodeContext, PodWorker, process_start
-from lucid_devstack.kubelet_spec import SYSTEM_PATH, Tools, runtime_exposures
+from lucid_devstack.kubelet_spec import (
+    NODE_DISK_FREE_FILE,
+    SYSTEM_PATH,
+    Tools,
+    runtime_exposures,
+    watch_node_disk,
+)
 from lucid_devstack.proc import Proc, StackError
 
 log = logging.getLogger("lucid.kubelet")
@@ -163,6 +175,22 @@ class LocalKubelet:
             # The kubelet stops its pods within SHUTDOWN_GRACE (+ SIGKILL) on SIGTERM.
             self.proc.stop(grace=SHUTDOWN_GRACE + 15)
         kill_leftovers(self.workdir)
+
+    def set_node_disk_free(self, size: int | None) -> None:
+        """Test knob: from now on, sized emptyDirs get at most `size` bytes (None: no cap).
+
+        As on a node whose disk is fuller than a pod's sizeLimit: the pod sees ENOSPC
+        below its limit. Volumes mounted before keep their size.
+        """
+        knob = self.workdir / "kubelet" / NODE_DISK_FREE_FILE
+        if size is None:
+            knob.unlink(missing_ok=True)
+            return
+        if size < 0:
+            raise ValueError(f"free disk space cannot be negative: {size}")
+        scratch = knob.with_name(f".{knob.name}.tmp")
+        scratch.write_text(f"{size}\n")
+        scratch.replace(knob)  # the kubelet never reads a half-written number
 
     def pod_log(self, namespace: str, name: str, container: str,
                 uid: str | None = None) -> Path:
@@ -292,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = args.workdir.resolve()
     (workdir / "kubelet").mkdir(parents=True, exist_ok=True)
+    watch_node_disk(workdir / "kubelet" / NODE_DISK_FREE_FILE)
     ready = workdir / "kubelet" / "ready"
     ready.unlink(missing_ok=True)
     leftovers = kill_leftovers(workdir)

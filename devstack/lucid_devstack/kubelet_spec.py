@@ -292,6 +292,39 @@ def empty_dir_limit(volume: Mapping[str, Any]) -> int | None:
     return size or None
 
 
+# Test knob: a node whose disk has less free space than a pod's sizeLimit. The kubelet
+# process reads the file named here (set by kubelet.main; LocalKubelet.set_node_disk_free
+# writes it) each time it mounts a sized emptyDir.
+NODE_DISK_FREE_FILE = "node-disk-free"
+_node_disk_file: Path | None = None
+# tmpfs takes size=0 as "no limit": the smallest honest disk is one page.
+_PAGE = 4096
+
+
+def watch_node_disk(path: Path | None) -> None:
+    """Where this kubelet process finds the node-disk-free knob (None: never shrink)."""
+    global _node_disk_file
+    _node_disk_file = path
+
+
+def node_disk_free() -> int | None:
+    """The bytes the knob says the node's disk has free, or None when it is not set."""
+    if _node_disk_file is None:
+        return None
+    try:
+        text = _node_disk_file.read_text().strip()
+    except FileNotFoundError:
+        return None
+    if not text.isdigit():
+        raise OSError(f"test knob {_node_disk_file} holds {text!r}, not a byte count")
+    return int(text)
+
+
+def tmpfs_size(limit: int, free: int | None) -> int:
+    """The tmpfs backing an emptyDir of `limit`: smaller when the node's disk is fuller."""
+    return limit if free is None else max(min(limit, free), _PAGE)
+
+
 def _mount_tool(argv: list[str]) -> None:
     """Run mount/umount; any failure is an OSError, which the pod worker reports."""
     tool = shutil.which(argv[0], path=SYSTEM_PATH)
@@ -399,7 +432,11 @@ class VolumeBuilder:
         if "emptyDir" in volume:
             limit = empty_dir_limit(volume)
             if limit is not None:
-                mount_size_limited(target, limit)
+                size = tmpfs_size(limit, node_disk_free())
+                if size < limit:
+                    log.info("emptyDir %r: the node's disk has %d bytes free (test knob), "
+                             "less than its sizeLimit of %d", volume["name"], size, limit)
+                mount_size_limited(target, size)
             # World-writable like the kubelet's emptyDir, owned by the pod's user/fsGroup.
             target.chmod(0o2777 if self.fs_group is not None else 0o777)
             os.chown(target, self.run_as_user if self.run_as_user is not None else -1,

@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from lucid_operator.api import API_VERSION, GROUP, KIND, PLURAL, RecordingSessionSpec
+from lucid_operator.quantity import quantity_bytes
 from lucid_operator.settings import OperatorSettings
+from lucid_operator.spool_budget import spool_bound
 from lucid_recorder import contract
 
 MANAGED_BY = "lucid-operator"
@@ -140,6 +142,10 @@ def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
         {"name": contract.ENV_SESSION_SPEC,
          "value": json.dumps(spec.to_k8s(), sort_keys=True, separators=(",", ":"))},
         {"name": contract.ENV_METRICS_PORT, "value": str(settings.recorder_metrics_port)},
+        # The recorder pushes back (SpoolFull, Degraded) at this bound, safely before the
+        # kubelet would evict the pod for outgrowing the volume's sizeLimit.
+        {"name": contract.ENV_SPOOL_MAX_BYTES,
+         "value": str(spool_bound(quantity_bytes(settings.spool_size_limit)))},
         _secret_env(contract.ENV_RDP_USERNAME, target.credentials_secret_ref.name,
                     target.credentials_secret_ref.username_key),
         _secret_env(contract.ENV_RDP_PASSWORD, target.credentials_secret_ref.name,

@@ -35,6 +35,7 @@ from lucid_operator.conditions import (
 )
 from lucid_operator.kube import Kube
 from lucid_operator.settings import OperatorSettings
+from lucid_operator.spool_budget import session_spool_problem
 from lucid_recorder import contract
 
 ATTEMPT_LABEL = "lucid.dev/attempt"
@@ -145,6 +146,18 @@ def start(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
         return _resume_stop(kube, settings, session)
     if status.get("nextRetryAt"):
         return []  # A replacement pod is due later; session_timer creates it.
+
+    too_big = session_spool_problem(spec, settings.spool_size_limit)
+    if too_big is not None:
+        # Its recorder would fail on its first large chunk rather than wait: say so now.
+        # Retried, so an edited spec or a restarted, reconfigured operator gets through.
+        delay = retry_delay(retry, settings.retry_backoff_seconds,
+                            settings.retry_backoff_max_seconds)
+        message = f"{too_big} (retrying in {delay:g}s)"
+        write_status(kube, ref, Phase.PENDING, [ConditionUpdate(READY, False, "SpoolTooSmall",
+                                                                 message)])
+        raise Retry(message, delay, [Event("Warning", "SpoolTooSmall", too_big)]
+                    if retry == 0 else [])
 
     references = check_references(kube, ref.namespace, spec)
     reachable = check_reachable(spec.target.host, spec.target.port,

@@ -15,6 +15,8 @@ ENV_SESSION_SPEC = f"{ENV_PREFIX}SESSION_SPEC"
 
 # Port of the recorder's /metrics and /healthz; 0 turns the endpoint off.
 ENV_METRICS_PORT = f"{ENV_PREFIX}METRICS_PORT"
+# Bound of the spool (bytes): the operator derives it from the spool volume's sizeLimit.
+ENV_SPOOL_MAX_BYTES = f"{ENV_PREFIX}SPOOL_MAX_BYTES"
 
 # Credentials arrive only through secretKeyRef.
 ENV_RDP_USERNAME = f"{ENV_PREFIX}RDP_USERNAME"

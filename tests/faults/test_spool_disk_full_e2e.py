@@ -1,11 +1,13 @@
 """The spool's disk fills up under the real recorder, through the operator.
 
 The operator gives the recorder pod an emptyDir `spool` with a sizeLimit
-(LUCID_SPOOL_SIZE_LIMIT); the local kubelet backs such a volume with a tmpfs
-of that size, so a full volume answers ENOSPC as a full node disk would. The
-recorder's own spool bound (`spool_max_bytes`, 1.5 GiB, which the operator
-does not set) stays far above it: the filesystem says no first, which is the
-SpoolDiskFull path, not the SpoolFull back-pressure one.
+(LUCID_SPOOL_SIZE_LIMIT, here 32 MiB) and tells the recorder to push back at 80 %
+of it (LUCID_RECORDER_SPOOL_MAX_BYTES). That bound comes first on a node with
+room (tests/faults/test_spool_bound_e2e.py). Here the node's disk is fuller than
+the pod's limit: the local kubelet's test knob (`set_node_disk_free`) makes the
+spool a tmpfs of 256 KiB, far below the recorder's bound, so the filesystem
+says no first (ENOSPC): the SpoolDiskFull path, not the SpoolFull back-pressure
+one.
 
 MinIO is stopped so nothing drains; one-second chunks, each opening with a
 keyframe of the desktop and carrying a typing and window-dragging workload, fill
@@ -29,6 +31,8 @@ import pytest
 
 from lucid_devstack.operator_proc import OperatorProcess
 from lucid_devstack.stack import Stack
+from lucid_operator.spool_budget import spool_bound
+from lucid_recorder import contract
 from tests.e2e.support import Sessions, wait_for
 from tests.e2e.test_recording_e2e import _chunks_stored, _cli, _start_recording
 from tests.faults.support import (
@@ -41,9 +45,12 @@ pytestmark = pytest.mark.stack
 
 NAME = "spool-full"
 BUCKET = "faults-spool-full"
-# The spool volume's sizeLimit: a handful of one-second chunks, far below the
-# recorder's own 1.5 GiB bound.
-SPOOL_DISK = "256Ki"
+# The spool volume's sizeLimit: room for the default 8 MiB chunks, so the operator
+# takes the session (a smaller limit is refused: Ready=False, SpoolTooSmall).
+SPOOL_LIMIT = "32Mi"
+# What the node's disk has free (the kubelet's test knob): a handful of one-second
+# chunks, far below the recorder's bound of 80 % of SPOOL_LIMIT.
+NODE_DISK_FREE = 256 * 1024
 # How long the disk stays full before MinIO comes back: several retries of the
 # held chunk, and long enough for a crash loop to show (the kubelet restarts in 1 s).
 FULL_SECONDS = 4.0
@@ -52,17 +59,21 @@ FULL_SECONDS = 4.0
 @pytest.fixture
 def disk_limited_operator(stack: Stack, crd: None, sessions: Sessions
                           ) -> Iterator[OperatorProcess]:
-    """The real recorder (as recorder_operator) with a small spool volume, for this namespace."""
-    running = OperatorProcess(stack, settings={
-        "LUCID_RECORDER_METRICS_PORT": "0",
-        "LUCID_TERMINATION_GRACE_SECONDS": "30",
-        "LUCID_RETRY_BACKOFF_SECONDS": "1",
-        "LUCID_SPOOL_SIZE_LIMIT": SPOOL_DISK,
-        # Only this test's sessions: no other operator's settings can apply to them.
-        "LUCID_NAMESPACES": sessions.namespace,
-    }).start()
-    yield running
-    running.stop()
+    """The real recorder (as recorder_operator) on a node with little free disk."""
+    stack.kubelet.set_node_disk_free(NODE_DISK_FREE)
+    try:
+        running = OperatorProcess(stack, settings={
+            "LUCID_RECORDER_METRICS_PORT": "0",
+            "LUCID_TERMINATION_GRACE_SECONDS": "30",
+            "LUCID_RETRY_BACKOFF_SECONDS": "1",
+            "LUCID_SPOOL_SIZE_LIMIT": SPOOL_LIMIT,
+            # Only this test's sessions: no other operator's settings can apply to them.
+            "LUCID_NAMESPACES": sessions.namespace,
+        }).start()
+        yield running
+        running.stop()
+    finally:
+        stack.kubelet.set_node_disk_free(None)  # later tests get a node with room
 
 
 def _spool_dir(stack: Stack, pod: dict) -> Path:
@@ -109,10 +120,15 @@ def test_spool_disk_fills_while_minio_is_down_then_drains_without_loss(
     began = time.monotonic()
     manifest, keys = _start_recording(sessions, NAME, BUCKET, 1, tmp_path / "keys")
     pod = sessions.pods(NAME)[0]
-    assert pod["spec"]["volumes"][0] == {"name": "spool", "emptyDir": {"sizeLimit": SPOOL_DISK}}
+    assert pod["spec"]["volumes"][0] == {"name": "spool", "emptyDir": {"sizeLimit": SPOOL_LIMIT}}
+    env = {e["name"]: e.get("value") for e in pod["spec"]["containers"][0]["env"]}
+    bound = int(env[contract.ENV_SPOOL_MAX_BYTES])
+    assert bound == spool_bound(32 << 20) > 100 * NODE_DISK_FREE
     wait_for(lambda: _chunks_stored(sessions, NAME) >= 2, 60, "the first chunks")
     pod_uid = pod["metadata"]["uid"]
     spool = _spool_dir(stack, pod)
+    disk = os.statvfs(spool)
+    assert disk.f_blocks * disk.f_frsize == NODE_DISK_FREE  # the knob, not the sizeLimit
 
     def degraded(status: str) -> dict | None:
         condition = sessions.condition(NAME, "Degraded")
@@ -197,7 +213,8 @@ def test_spool_disk_fills_while_minio_is_down_then_drains_without_loss(
     assert not any(str(spool.parent) in line for line in
                    Path("/proc/self/mountinfo").read_text().splitlines())
     assert_no_secret_in_logs(stack)
-    print(f"\nspool disk {SPOOL_DISK}: {len(spooled)} chunks spooled before ENOSPC "
+    print(f"\nspool disk {NODE_DISK_FREE} bytes (sizeLimit {SPOOL_LIMIT}, bound {bound}): "
+          f"{len(spooled)} chunks spooled before ENOSPC "
           f"({acknowledged} acknowledged before MinIO stopped); Recording after "
           f"{recording_after:.1f}s, disk full {full_after:.1f}s after MinIO stopped, "
           f"drained {drained_after:.1f}s and Degraded=False {healed_after:.1f}s after it came "

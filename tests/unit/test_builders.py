@@ -1,12 +1,15 @@
 import json
 
 import pytest
+from pydantic import ValidationError
 
 from lucid_operator import builders
 from lucid_operator.api import RecordingSessionSpec
 from lucid_operator.builders import SessionRef
 from lucid_operator.settings import OperatorSettings
+from lucid_operator.spool_budget import session_spool_problem, smallest_worst_chunk, spool_bound
 from lucid_recorder import contract
+from lucid_recorder.settings import RecorderSettings
 
 SPEC = {
     "target": {"host": "rdp.example.com", "credentialsSecretRef": {"name": "rdp-login"},
@@ -42,7 +45,7 @@ def test_credentials_only_through_secret_refs(pod):
     literal = {n: e["value"] for n, e in env.items() if "value" in e}
     assert set(literal) == {contract.ENV_SESSION_NAME, contract.ENV_SESSION_NAMESPACE,
                             contract.ENV_SESSION_UID, contract.ENV_SESSION_SPEC,
-                            contract.ENV_METRICS_PORT}
+                            contract.ENV_METRICS_PORT, contract.ENV_SPOOL_MAX_BYTES}
     spec = json.loads(literal[contract.ENV_SESSION_SPEC])
     assert spec["target"]["credentialsSecretRef"] == {
         "name": "rdp-login", "usernameKey": "username", "passwordKey": "password"}
@@ -111,3 +114,103 @@ def test_required_secret_keys_cover_every_reference():
         "auditor": {"publicKey"},
         "s3-ca": {"ca.crt"},
     }
+
+
+GiB, MiB, KiB = 1024**3, 1024**2, 1024
+
+
+def _env(pod: dict) -> dict[str, str]:
+    return {e["name"]: e["value"] for e in pod["spec"]["containers"][0]["env"] if "value" in e}
+
+
+@pytest.mark.parametrize(("limit", "bound"), [
+    # 80 % of the volume: the fifth kept free covers what the recorder's byte count
+    # does not see (block rounding, directories, the journal line after the check).
+    ("2Gi", 2 * GiB - 2 * GiB // 5),
+    ("256Mi", 256 * MiB - 256 * MiB // 5),
+    ("1G", 10**9 - 10**9 // 5),
+    ("1Mi", 1 * MiB - MiB // 5),
+])
+def test_recorder_spool_bound_is_derived_from_the_volume_limit(limit, bound):
+    spec = RecordingSessionSpec.model_validate(SPEC)
+    settings = OperatorSettings(recorder_image="rec:1", spool_size_limit=limit)
+    pod = builders.recorder_pod(REF, spec, settings)
+    env = _env(pod)
+    assert env[contract.ENV_SPOOL_MAX_BYTES] == str(bound)
+    assert pod["spec"]["volumes"][0] == {"name": "spool", "emptyDir": {"sizeLimit": limit}}
+
+
+def test_the_recorder_takes_the_bound_from_the_pod_env(monkeypatch):
+    spec = RecordingSessionSpec.model_validate(SPEC)
+    env = _env(builders.recorder_pod(REF, spec, OperatorSettings(spool_size_limit="256Mi")))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    for name in (contract.ENV_RDP_USERNAME, contract.ENV_RDP_PASSWORD,
+                 contract.ENV_STORAGE_ACCESS_KEY, contract.ENV_STORAGE_SECRET_KEY):
+        monkeypatch.setenv(name, "x")
+    assert RecorderSettings().spool_max_bytes == spool_bound(256 * MiB) < 256 * MiB
+
+
+def test_spool_bound_keeps_a_floor_of_headroom():
+    # Below 320 KiB a fifth would be under 64 KiB (no allowed limit is that small).
+    assert spool_bound(300 * KiB) == 300 * KiB - 64 * KiB
+    assert spool_bound(64 * KiB) == 0
+
+
+@pytest.mark.parametrize("limit", ["256Ki", "512Ki", "600Ki", "0", "1"])
+def test_a_limit_too_small_for_any_chunk_is_refused_at_start(limit):
+    with pytest.raises(ValidationError) as refused:
+        OperatorSettings(spool_size_limit=limit)
+    message = str(refused.value)
+    assert "spool_size_limit" in message and repr(limit) in message, message
+    assert f"less than one chunk of the smallest session ({smallest_worst_chunk()} bytes" \
+        in message, message
+    assert "use at least 640Ki" in message, message
+
+
+@pytest.mark.parametrize("limit", ["2GB", "2gi", "-1Gi", "", "1 Gi", "0x10"])
+def test_a_limit_that_is_no_quantity_is_refused_at_start(limit):
+    with pytest.raises(ValidationError, match="is not a Kubernetes quantity"):
+        OperatorSettings(spool_size_limit=limit)
+
+
+def test_the_least_allowed_limit_fits_the_smallest_session():
+    OperatorSettings(spool_size_limit="640Ki")
+    smallest = RecordingSessionSpec.model_validate({
+        **SPEC, "chunking": {"maxBytes": 64 * KiB},
+        "recording": {"desktop": {"width": 200, "height": 200}}})
+    assert session_spool_problem(smallest, "640Ki") is None
+    assert spool_bound(640 * KiB) >= smallest_worst_chunk()
+
+
+def test_a_session_whose_chunks_cannot_fit_is_named():
+    default = RecordingSessionSpec.model_validate(SPEC)  # 8 MiB chunks, 1024x768
+    assert session_spool_problem(default, "2Gi") is None
+    # The largest chunks a spec allows still fit the default limit.
+    largest = RecordingSessionSpec.model_validate({
+        **SPEC, "chunking": {"maxBytes": 256 * MiB},
+        "recording": {"desktop": {"width": 8192, "height": 8192}}})
+    assert session_spool_problem(largest, "2Gi") is None
+    problem = session_spool_problem(default, "8Mi")
+    assert problem is not None
+    # 8 MiB of updates, three 1024x768 frames, slack, zstd's worst case, the seal.
+    plaintext = 8 * MiB + 3 * 1024 * 768 * 3 + 64 * KiB
+    worst = plaintext + plaintext // 256 + 1024 + 512
+    assert f"can reach {worst} bytes" in problem, problem
+    assert f"spool bound of {spool_bound(8 * MiB)} bytes" in problem, problem
+    assert "spec.chunking.maxBytes" in problem and "LUCID_SPOOL_SIZE_LIMIT" in problem
+    # Stored uncompressed, a chunk does not grow by zstd's framing.
+    raw = RecordingSessionSpec.model_validate({**SPEC, "compression": {"codec": "none"}})
+    assert f"can reach {plaintext + 512} bytes" in (session_spool_problem(raw, "8Mi") or "")
+    # Just enough: the bound equals the worst chunk.
+    assert session_spool_problem(default, str(worst * 5 // 4 + 4)) is None
+
+
+def test_the_operator_refuses_to_start_with_a_too_small_limit(monkeypatch, capsys):
+    from lucid_operator import main as operator_main
+
+    monkeypatch.setenv("LUCID_SPOOL_SIZE_LIMIT", "256Ki")
+    assert operator_main.main() == 2  # before any API call or kopf start
+    err = capsys.readouterr().err
+    assert "invalid settings" in err and "spool_size_limit" in err, err
+    assert "'256Ki' leaves the recorder a spool of 196608 bytes" in err, err

@@ -1,9 +1,15 @@
-"""The local kubelet reads an emptyDir's sizeLimit the way Kubernetes reads a Quantity."""
+"""The local kubelet reads an emptyDir's sizeLimit the way Kubernetes reads a Quantity.
+
+The operator's own parser is checked against this one in test_quantity.py.
+"""
 
 from __future__ import annotations
 
 import pytest
 
+from lucid_devstack import kubelet_spec
+from lucid_devstack.kube import ControlPlane
+from lucid_devstack.kubelet import LocalKubelet
 from lucid_devstack.kubelet_spec import (
     Unsupported,
     check_supported,
@@ -60,3 +66,31 @@ def test_a_bad_size_limit_fails_the_pod_naming_volume_and_value():
         check_supported(_pod({"sizeLimit": "2GB"}))
     message = str(refused.value)
     assert "'spool'" in message and "sizeLimit" in message and "'2GB'" in message, message
+
+
+def test_node_disk_knob_shrinks_sized_empty_dirs_only_below_their_limit(tmp_path, monkeypatch):
+    knob = tmp_path / "kubelet" / kubelet_spec.NODE_DISK_FREE_FILE
+    knob.parent.mkdir()
+    monkeypatch.setattr(kubelet_spec, "_node_disk_file", None)
+    assert kubelet_spec.node_disk_free() is None  # not watched: never shrinks
+    kubelet_spec.watch_node_disk(knob)
+    assert kubelet_spec.node_disk_free() is None  # watched, but not set
+
+    kubelet = LocalKubelet(ControlPlane(tmp_path / "kube"), tmp_path)  # not started
+    kubelet.set_node_disk_free(256 << 10)
+    assert knob.read_text() == f"{256 << 10}\n"
+    free = kubelet_spec.node_disk_free()
+    assert free == 256 << 10
+    assert kubelet_spec.tmpfs_size(1 << 20, free) == 256 << 10   # the disk is fuller
+    assert kubelet_spec.tmpfs_size(128 << 10, free) == 128 << 10  # the limit is smaller
+    assert kubelet_spec.tmpfs_size(1 << 20, None) == 1 << 20
+    # tmpfs reads size=0 as unlimited: a full disk still gets one page, never "no limit".
+    kubelet.set_node_disk_free(0)
+    assert kubelet_spec.tmpfs_size(1 << 20, kubelet_spec.node_disk_free()) == 4096
+    kubelet.set_node_disk_free(None)
+    assert not knob.exists() and kubelet_spec.node_disk_free() is None
+    with pytest.raises(ValueError, match="negative"):
+        kubelet.set_node_disk_free(-1)
+    knob.write_text("lots\n")
+    with pytest.raises(OSError, match="not a byte count"):
+        kubelet_spec.node_disk_free()
