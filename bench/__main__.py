@@ -24,7 +24,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench import capture, chunking, concurrency, latency, pipeline, report, rss
+from bench import (
+    capture,
+    chunking,
+    concurrency,
+    latency,
+    operator_scale,
+    pipeline,
+    report,
+    rss,
+)
 from bench.common import RESULTS_DIR, Context, log, machine_info, write_json
 
 # rss runs before latency: its live recording gives latency at the default chunk size.
@@ -36,6 +45,8 @@ SUITES: dict[str, Callable[[Context], dict[str, Any]]] = {
     "chunking": chunking.run,
     # Last: the longest, and it starts desktops of its own.
     "concurrency": concurrency.run,
+    # A stack of its own with 1,000 sessions: run it alone, not next to the others.
+    "operator_scale": operator_scale.run,
 }
 
 

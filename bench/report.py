@@ -42,9 +42,10 @@ def render(mode: str) -> Path:
     if "rss" in suites:
         parts.append(_rss(suites["rss"], _plot_rss(suites["rss"], plots), doc))
     # Suites that render their own section; imported here because they import this module.
-    from bench import chunking, concurrency
+    from bench import chunking, concurrency, operator_scale
 
-    for name, section in (("chunking", chunking.render), ("concurrency", concurrency.render)):
+    for name, section in (("chunking", chunking.render), ("concurrency", concurrency.render),
+                          ("operator_scale", operator_scale.render)):
         if name in suites:
             parts.append(section(suites[name], plots, doc))
     parts.append(_caveats(suites))
