@@ -16,18 +16,14 @@ from lucid_operator.quantity import format_bytes, quantity_bytes
 
 KiB = 1024
 
-# What the recorder's byte count does not see, but a kubelet (du or a project quota)
-# and a tmpfs do: every file takes whole 4 KiB blocks, so each spooled chunk can cost up
-# to 4 KiB more than its length; directories take blocks; the journal line of a chunk is
-# appended after its room check. (The chunk being written needs no headroom: the spool
-# checks room for it, tmp file included, before sealing.) A fifth of the limit is a
-# quarter of the bound: it covers the rounding at its worst (4 KiB a file) while spooled
-# chunks average 16 KiB or more, and on average (2 KiB a file) down to about 8 KiB. A
-# default one-minute chunk is far larger; tests/faults/test_spool_bound_e2e.py measured
-# 12 KiB chunks using 983040 of a 1 MiB tmpfs at the bound, while 7 KiB chunks (maxBytes
-# 64Ki, several a second) hit ENOSPC first. Only a recorder that counts whole blocks
-# would hold for any chunk size. The floor keeps room for the directories and journal
-# of a tiny limit.
+# What the recorder's count does not see, but a kubelet (du or a project quota) and a
+# tmpfs do: the spool's directories, and the journal line of a chunk, appended after its
+# room check. (The recorder counts chunk files and journal in whole filesystem blocks,
+# and checks room for the chunk being written, tmp file included, before sealing.) A
+# fifth of the limit is far more than that needs; it stays as margin for a kubelet that
+# measures a little differently (tests/faults/test_spool_bound_e2e.py measured the disk
+# at the bound with 64 KiB of 1 MiB to spare). The floor keeps room for the directories
+# and journal of a tiny limit.
 HEADROOM_DIVISOR = 5
 MIN_HEADROOM = 64 * KiB
 BOUND_PERCENT = 100 - 100 // HEADROOM_DIVISOR  # for the docs
