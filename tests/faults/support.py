@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
 
 from kubernetes import client
 
@@ -12,6 +15,7 @@ from lucid_devstack.proc import Proc, http_ok
 from lucid_devstack.stack import Stack
 from lucid_operator.api import GROUP, PLURAL, VERSION
 from tests.e2e.support import Sessions, wait_for
+from tests.e2e.test_recording_e2e import _chunks_stored, _cli
 
 SESSION_LABEL = "lucid.dev/session"
 
@@ -103,3 +107,30 @@ def wait_recording(sessions: Sessions, names: Iterable[str], timeout: float,
             raise AssertionError(f"timed out after {timeout:.0f}s waiting for Recording; "
                                  f"not yet: {[(n, sessions.status(n)) for n in waiting]}")
         time.sleep(0.5)
+
+
+def stop_and_verify(sessions: Sessions, manifest: dict[str, Any],
+                    private_key: Path) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Stop through the spec, wait for Completed, and verify the recording from MinIO.
+
+    Asserts the invariant "no acknowledged chunk is lost": verify is ok and complete and
+    holds every chunk the status counted as stored before the stop. It reads MinIO
+    directly, never through a test's fault relay. Returns the final status, verify's
+    report and the source arguments for a later `lucid-seal decrypt`.
+    """
+    stack = sessions.stack
+    name, bucket = manifest["metadata"]["name"], manifest["spec"]["storage"]["bucket"]
+    acknowledged = _chunks_stored(sessions, name)
+    sessions.apply({**manifest, "spec": {**manifest["spec"], "state": "Stopped"}})
+    status = sessions.wait_phase(name, "Completed", timeout=90)
+    assert status["pipeline"]["state"] == "Finalized", status
+    running = sessions.condition(name, "RecorderRunning")
+    assert running and running["status"] == "False", status
+    source = ["--endpoint", stack.minio.endpoint, "--bucket", bucket, "--no-tls",
+              "--session", f"{sessions.namespace}/{name}", "--private-key", str(private_key)]
+    report = _cli(stack, "lucid-seal", "verify", "--json", *source)
+    assert report.returncode == 0, report.stdout + report.stderr
+    result = json.loads(report.stdout)
+    assert result["ok"] is True and result["complete"] is True, result
+    assert result["chunksAuthentic"] == result["chunksExpected"] >= acknowledged, result
+    return status, result, source

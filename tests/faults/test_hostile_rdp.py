@@ -15,7 +15,7 @@ import pytest
 
 from lucid_recorder.sealing.keys import keygen
 from tests.e2e.support import Sessions, wait_for
-from tests.faults.support import secrets_of
+from tests.faults.support import assert_no_secret_in_logs, secrets_of
 from tests.rdp_peer import Peer, ThreadedPeer, self_signed
 
 pytestmark = pytest.mark.stack
@@ -51,6 +51,8 @@ def _assert_failed_clearly(sessions: Sessions, name: str, pattern: str) -> dict[
     # Failed at once (the recorder gave up itself), not through crash-loop retries.
     assert status.get("retries", 0) == 0, status
     wait_for(lambda: sessions.pods(name) == [], 60, "the recorder pod to be removed")
+    # The recorder's error path logs what the peer sent: never what the client sent it.
+    assert_no_secret_in_logs(sessions.stack)
     return status
 
 

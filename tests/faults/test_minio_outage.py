@@ -7,15 +7,14 @@ as well as after it: Degraded while storage is down, healthy once it drains.
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.support import Sessions, wait_for
-from tests.e2e.test_recording_e2e import _chunks_stored, _cli, _start_recording
-from tests.faults.support import assert_no_secret_in_logs, assert_one_pod_each
+from tests.e2e.test_recording_e2e import _chunks_stored, _start_recording
+from tests.faults.support import assert_no_secret_in_logs, assert_one_pod_each, stop_and_verify
 
 pytestmark = pytest.mark.stack
 
@@ -55,17 +54,7 @@ def test_minio_outage_mid_session_degrades_then_drains_everything(
     assert [p["metadata"]["uid"] for p in sessions.pods(NAME)] == [pod_uid]
     assert_one_pod_each(sessions, [NAME])
 
-    acknowledged = _chunks_stored(sessions, NAME)
-    sessions.apply({**manifest, "spec": {**manifest["spec"], "state": "Stopped"}})
-    status = sessions.wait_phase(NAME, "Completed", timeout=90)
-    assert status["pipeline"]["state"] == "Finalized"
-    report = _cli(stack, "lucid-seal", "verify", "--json", "--endpoint", stack.minio.endpoint,
-                  "--bucket", BUCKET, "--no-tls", "--session", f"{sessions.namespace}/{NAME}",
-                  "--private-key", str(keys.private))
-    assert report.returncode == 0, report.stdout + report.stderr
-    result = json.loads(report.stdout)
-    assert result["ok"] is True and result["complete"] is True, result
-    assert result["chunksAuthentic"] == result["chunksExpected"] >= acknowledged, result
+    _status, result, _source = stop_and_verify(sessions, manifest, keys.private)
     # The spool held everything through the outage: nothing dropped, no restart.
     assert result["gaps"] == [], result["gaps"]
     assert_no_secret_in_logs(stack)

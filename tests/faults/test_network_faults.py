@@ -10,7 +10,6 @@ kernel here has no netem; the module's docstring says how this stands in.
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -31,6 +30,7 @@ from tests.faults.support import (
     assert_one_pod_each,
     assert_truthful_recording,
     secrets_of,
+    stop_and_verify,
 )
 
 pytestmark = pytest.mark.stack
@@ -125,32 +125,6 @@ def _not_degraded(sessions: Sessions, name: str) -> bool:
     return degraded is None or degraded["status"] == "False"
 
 
-def _stop_and_verify(sessions: Sessions, manifest: dict[str, Any], keys: KeyPairFiles,
-                     tmp_path: Path) -> tuple[dict[str, Any], list[str]]:
-    """Stop through the spec, then verify straight from MinIO (not through the relay).
-
-    Returns verify's report and the source arguments for later decrypts.
-    """
-    stack = sessions.stack
-    name, bucket = manifest["metadata"]["name"], manifest["spec"]["storage"]["bucket"]
-    acknowledged = _chunks_stored(sessions, name)
-    sessions.apply({**manifest, "spec": {**manifest["spec"], "state": "Stopped"}})
-    status = sessions.wait_phase(name, "Completed", timeout=90)
-    assert status["pipeline"]["state"] == "Finalized", status
-    assert status.get("stopReason"), status
-    running = sessions.condition(name, "RecorderRunning")
-    assert running and running["status"] == "False", status
-    source = ["--endpoint", stack.minio.endpoint, "--bucket", bucket, "--no-tls",
-              "--session", f"{sessions.namespace}/{name}", "--private-key", str(keys.private)]
-    report = _cli(stack, "lucid-seal", "verify", "--json", *source)
-    assert report.returncode == 0, report.stdout + report.stderr
-    result = json.loads(report.stdout)
-    assert result["ok"] is True and result["complete"] is True, result
-    # Every chunk the status counted as stored (MinIO acknowledged it) is there and authentic.
-    assert result["chunksAuthentic"] == result["chunksExpected"] >= acknowledged, result
-    return result, source
-
-
 def _assert_relay_log_clean(stack: Stack, fault: NetFault) -> None:
     """The relay's own log is collected too: it carries no payload, so no credential."""
     text = fault.log.read_text(errors="replace")
@@ -187,7 +161,8 @@ def test_minio_behind_delay_and_loss_keeps_every_acknowledged_chunk(
     assert [p["metadata"]["uid"] for p in sessions.pods(name)] == [pod_uid]
     assert_one_pod_each(sessions, [name])
 
-    result, _ = _stop_and_verify(sessions, manifest, keys, tmp_path)
+    status, result, _ = stop_and_verify(sessions, manifest, keys.private)
+    assert status.get("stopReason"), status
     # The spool held everything while uploads crawled: nothing dropped, no restart.
     assert result["gaps"] == [], result["gaps"]
     assert result["chunksExpected"] >= seen.chunks_after, result
@@ -251,7 +226,8 @@ def test_rdp_target_behind_delay_and_loss_keeps_recording(
     clock = stack.desktop.window_geometry("xclock")
     screen = stack.desktop.screenshot_rgb()
 
-    result, source = _stop_and_verify(sessions, manifest, keys, tmp_path)
+    status, result, source = stop_and_verify(sessions, manifest, keys.private)
+    assert status.get("stopReason"), status
     # A lost connection is a gap inside the stream, never a sealing gap.
     assert result["gaps"] == [], result["gaps"]
     segments = tmp_path / "seg"

@@ -9,7 +9,6 @@ the recording, keep sealing chunks, and verify clean after the stop.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import re
 import signal
@@ -19,7 +18,7 @@ import pytest
 
 from tests.e2e.support import Sessions, wait_for
 from tests.e2e.test_recording_e2e import _chunks_stored, _cli, _start_recording
-from tests.faults.support import assert_no_secret_in_logs, assert_one_pod_each
+from tests.faults.support import assert_no_secret_in_logs, assert_one_pod_each, stop_and_verify
 
 pytestmark = pytest.mark.stack
 
@@ -77,19 +76,7 @@ def test_rdp_server_drop_mid_session_reconnects_and_marks_a_gap(
     assert pods[0]["status"]["containerStatuses"][0].get("restartCount", 0) == 0
     assert_one_pod_each(sessions, [NAME])
 
-    acknowledged = _chunks_stored(sessions, NAME)
-    sessions.apply({**manifest, "spec": {**manifest["spec"], "state": "Stopped"}})
-    status = sessions.wait_phase(NAME, "Completed", timeout=90)
-    assert status["pipeline"]["state"] == "Finalized"
-
-    source = ["--endpoint", stack.minio.endpoint, "--bucket", BUCKET, "--no-tls",
-              "--session", f"{sessions.namespace}/{NAME}", "--private-key", str(keys.private)]
-    report = _cli(stack, "lucid-seal", "verify", "--json", *source)
-    assert report.returncode == 0, report.stdout + report.stderr
-    result = json.loads(report.stdout)
-    assert result["ok"] is True and result["complete"] is True, result
-    # Every chunk the status counted as stored (MinIO acknowledged it) is there and authentic.
-    assert result["chunksAuthentic"] == result["chunksExpected"] >= acknowledged, result
+    _status, result, source = stop_and_verify(sessions, manifest, keys.private)
     # A dropped connection is a gap inside the stream, not a sealing gap (no key epoch change).
     assert result["gaps"] == [], result["gaps"]
 

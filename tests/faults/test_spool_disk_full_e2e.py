@@ -19,7 +19,6 @@ Degraded clears, and after the stop `verify` finds every chunk, with no gap.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import threading
@@ -34,11 +33,12 @@ from lucid_devstack.stack import Stack
 from lucid_operator.spool_budget import spool_bound
 from lucid_recorder import contract
 from tests.e2e.support import Sessions, wait_for
-from tests.e2e.test_recording_e2e import _chunks_stored, _cli, _start_recording
+from tests.e2e.test_recording_e2e import _chunks_stored, _start_recording
 from tests.faults.support import (
     assert_no_secret_in_logs,
     assert_one_pod_each,
     assert_truthful_recording,
+    stop_and_verify,
 )
 
 pytestmark = pytest.mark.stack
@@ -185,24 +185,12 @@ def test_spool_disk_fills_while_minio_is_down_then_drains_without_loss(
     assert_truthful_recording(sessions, NAME)
     assert_one_pod_each(sessions, [NAME])
 
-    before_stop = _chunks_stored(sessions, NAME)
     stop_at = time.monotonic()
-    sessions.apply({**manifest, "spec": {**manifest["spec"], "state": "Stopped"}})
-    status = sessions.wait_phase(NAME, "Completed", timeout=90)
+    status, result, _source = stop_and_verify(sessions, manifest, keys.private)
     completed_after = time.monotonic() - stop_at
     assert status["stopReason"] == "StoppedBySpec"
-    assert status["pipeline"]["state"] == "Finalized"
     assert status["pipeline"]["message"] == "", status["pipeline"]
-    running = sessions.condition(NAME, "RecorderRunning")
-    assert running and running["status"] == "False", status
     assert len(sessions.pods(NAME)) <= 1  # the Succeeded pod may linger; never two
-    report = _cli(stack, "lucid-seal", "verify", "--json", "--endpoint", stack.minio.endpoint,
-                  "--bucket", BUCKET, "--no-tls", "--session", f"{sessions.namespace}/{NAME}",
-                  "--private-key", str(keys.private))
-    assert report.returncode == 0, report.stdout + report.stderr
-    result = json.loads(report.stdout)
-    assert result["ok"] is True and result["complete"] is True, result
-    assert result["chunksAuthentic"] == result["chunksExpected"] >= before_stop, result
     assert result["chunksExpected"] > int(held[1]), result  # the held chunk made it too
     assert result["gaps"] == [], result["gaps"]  # no restart, no drop: one epoch, no hole
     log = stack.kubelet.pod_log(sessions.namespace, pod["metadata"]["name"], "recorder",
