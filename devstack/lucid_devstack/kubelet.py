@@ -78,6 +78,7 @@ from lucid_devstack.kubelet_spec import (
     SYSTEM_PATH,
     Tools,
     runtime_exposures,
+    unmount_volumes,
     watch_node_disk,
 )
 from lucid_devstack.proc import Proc, StackError
@@ -175,6 +176,11 @@ class LocalKubelet:
             # The kubelet stops its pods within SHUTDOWN_GRACE (+ SIGKILL) on SIGTERM.
             self.proc.stop(grace=SHUTDOWN_GRACE + 15)
         kill_leftovers(self.workdir)
+        # A kubelet that crashed with pods running never unmounted their sized emptyDirs
+        # (tmpfs in the host's namespace); with every pod gone, none is needed any more.
+        left = unmount_volumes(self.workdir)
+        if left:
+            log.warning("unmounted %d volume(s) left by the kubelet: %s", len(left), left[:5])
 
     def set_node_disk_free(self, size: int | None) -> None:
         """Test knob: from now on, sized emptyDirs get at most `size` bytes (None: no cap).
