@@ -18,12 +18,14 @@ machine does not always favour the same one.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,40 +90,60 @@ def _x264_result(argv: list[str], out: Path, seconds: float, rusage: Any) -> dic
             "cpu_s_per_min": cpu / duration * 60, "stream": probe}
 
 
-def baselines(ctx: Context, seconds: float, workdir: Path) -> dict[str, Any]:
-    """x264 as the issue states it, x264 in 4:2:0 next to it, and PNG, over one workload."""
-    desktop = ctx.desktop()
+# From x11grab's RGB the stated command encodes 4:4:4 (High 4:4:4 Predictive); screen
+# recordings usually go 4:2:0, which is smaller still, so that is measured too.
+X264_VARIANTS: dict[str, list[str]] = {"x264": [], "x264_420": ["-pix_fmt", "yuv420p"]}
+
+
+@contextlib.contextmanager
+def x264_alongside(ctx: Context, seconds: float,
+                   workdir: Path) -> Iterator[Callable[[], dict[str, Any]]]:
+    """Encode the desktop with every X264_VARIANTS while the body runs.
+
+    The body calls the yielded function once its own work is done: it waits for each
+    ffmpeg and returns its result. Whatever happens, no ffmpeg outlives the block.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
-    # From x11grab's RGB the stated command encodes 4:4:4 (High 4:4:4 Predictive); screen
-    # recordings usually go 4:2:0, which is smaller still, so that is measured too.
-    variants = {"x264": [], "x264_420": ["-pix_fmt", "yuv420p"]}
     argvs = {name: _x264_argv(ctx, seconds, workdir / f"{name}.mp4", extra)
-             for name, extra in variants.items()}
-    grabber = PngGrabber(ctx)
+             for name, extra in X264_VARIANTS.items()}
     procs: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        for name, argv in argvs.items():
-            with open(workdir / f"{name}.log", "wb") as err:
-                procs[name] = subprocess.Popen(argv, env={**os.environ, **desktop.x_env},
-                                               stdin=subprocess.DEVNULL,
-                                               stdout=subprocess.DEVNULL, stderr=err)
-        grabber.start()
-        desktop.run_workload(seconds)
-        grabber.done.set()
+
+    def finish() -> dict[str, Any]:
         result: dict[str, Any] = {}
         for name, proc in procs.items():
             status, rusage = wait_child(proc, seconds + 120)
             if status != 0:
                 raise RuntimeError(f"ffmpeg exited with {status}: see {workdir}/{name}.log")
             result[name] = _x264_result(argvs[name], workdir / f"{name}.mp4", seconds, rusage)
+        return result
+
+    try:
+        for name, argv in argvs.items():
+            with open(workdir / f"{name}.log", "wb") as err:
+                procs[name] = subprocess.Popen(argv, env={**os.environ, **ctx.desktop().x_env},
+                                               stdin=subprocess.DEVNULL,
+                                               stdout=subprocess.DEVNULL, stderr=err)
+        yield finish
     finally:
-        grabber.done.set()
-        if grabber.is_alive():
-            grabber.join()
         for proc in procs.values():
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def baselines(ctx: Context, seconds: float, workdir: Path) -> dict[str, Any]:
+    """x264 as the issue states it, x264 in 4:2:0 next to it, and PNG, over one workload."""
+    grabber = PngGrabber(ctx)
+    try:
+        with x264_alongside(ctx, seconds, workdir) as finish:
+            grabber.start()
+            ctx.desktop().run_workload(seconds)
+            grabber.done.set()
+            result = finish()
+    finally:
+        grabber.done.set()
+        if grabber.is_alive():
+            grabber.join()
     png_seconds = max(1, len(grabber.sizes))  # one frame a second
     result["png"] = {
         "frames": len(grabber.sizes),

@@ -20,8 +20,6 @@ Every setting costs something else, reported next to its size:
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,14 +27,11 @@ from typing import Any
 
 import zstandard
 
-from bench.capture import _x264_argv, _x264_result
-from bench.children import wait_child
+from bench.capture import X264_VARIANTS, x264_alongside
 from bench.common import MIB, Context, log, median, record_events
 from bench.defaults import KEYFRAME_NS, MAX_SEGMENT_BYTES, ZSTD_LEVEL
 from bench.pipeline import chunk
 from lucid_recorder.sealing import Codec, compress
-
-X264_VARIANTS = {"x264": [], "x264_420": ["-pix_fmt", "yuv420p"]}
 
 
 @dataclass(frozen=True)
@@ -72,31 +67,9 @@ SETTINGS = list(dict.fromkeys([
 
 def _take(ctx: Context, seconds: float, workdir: Path) -> tuple[list[Any], dict[str, Any]]:
     """Capture the workload into memory while ffmpeg encodes the same screen."""
-    desktop = ctx.desktop()
-    workdir.mkdir(parents=True, exist_ok=True)
-    argvs = {name: _x264_argv(ctx, seconds, workdir / f"{name}.mp4", extra)
-             for name, extra in X264_VARIANTS.items()}
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    try:
-        for name, argv in argvs.items():
-            with open(workdir / f"{name}.log", "wb") as err:
-                procs[name] = subprocess.Popen(argv, env={**os.environ, **desktop.x_env},
-                                               stdin=subprocess.DEVNULL,
-                                               stdout=subprocess.DEVNULL, stderr=err)
-        events = asyncio.run(record_events(desktop, 32, seconds))
-        baselines: dict[str, Any] = {}
-        for name, proc in procs.items():
-            status, rusage = wait_child(proc, seconds + 120)
-            if status != 0:
-                raise RuntimeError(f"ffmpeg exited with {status}: see {workdir}/{name}.log")
-            baselines[name] = _x264_result(argvs[name], workdir / f"{name}.mp4", seconds,
-                                           rusage)
-    finally:
-        for proc in procs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-    return events, baselines
+    with x264_alongside(ctx, seconds, workdir) as finish:
+        events = asyncio.run(record_events(ctx.desktop(), 32, seconds))
+        return events, finish()
 
 
 def measure(events: list[Any], setting: Setting, span_s: float) -> dict[str, Any]:
