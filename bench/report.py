@@ -463,10 +463,14 @@ def _caveats(s: dict[str, Any]) -> str:
 def _machine(data: dict[str, Any]) -> str:
     m = data["machine"]
     packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
-    loads = [f"{name} {', '.join(f'{x:.2f}' for x in entry.get('load_average_after', []))}"
-             for name, entry in data.get("suites", {}).items()]
-    finished = ", ".join(f"{name} {entry['finished_at']} ({_f(entry['duration_s'] / 60)} min)"
-                         for name, entry in data.get("suites", {}).items())
+    loads = [f"{name} {', '.join(f'{x:.2f}' for x in entry['load_average_after'])}"
+             for name, entry in data.get("suites", {}).items()
+             if entry.get("load_average_after")]
+    finished = ", ".join(
+        f"{name} {entry['finished_at']} ("
+        + (f"{_f(entry['duration_s'] / 60)} min" if entry.get("duration_s") else
+           entry.get("note", "duration not recorded")) + ")"
+        for name, entry in data.get("suites", {}).items())
     return f"""## Machine and versions
 
 - {m['nproc']} cores: {m['cpu_model']}, {m['mem_total_gib']} GiB RAM, Linux {m['kernel']}
