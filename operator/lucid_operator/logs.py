@@ -26,6 +26,21 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str)
 
 
+class PlannedRetryFilter(logging.Filter):
+    """kopf logs every TemporaryError at ERROR, and posts it as an Error Event.
+
+    The operator raises one for retries it plans and reports itself (a missing Secret, a
+    recorder still flushing on delete: once per deleted session), with its own condition
+    and Event. Those lines are news, not errors: INFO, which also keeps them out of the
+    session's Events (posting starts at WARNING). Retries that give up stay ERROR.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.ERROR and " failed temporarily: " in record.getMessage():
+            record.levelno, record.levelname = logging.INFO, "INFO"
+        return True
+
+
 def configure_logging(log_format: str, level: str) -> None:
     handler = logging.StreamHandler(sys.stdout)
     if log_format == "json":
@@ -40,3 +55,7 @@ def configure_logging(log_format: str, level: str) -> None:
     logging.getLogger("urllib3").setLevel(logging.WARNING)
     # One line per health probe would drown everything else.
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    # kopf's per-object logger: its records reach both the log and kopf's Event poster.
+    kopf_objects = logging.getLogger("kopf.objects")
+    if not any(isinstance(f, PlannedRetryFilter) for f in kopf_objects.filters):
+        kopf_objects.addFilter(PlannedRetryFilter())
