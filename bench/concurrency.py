@@ -450,7 +450,7 @@ def render(result: dict[str, Any], plots_dir: Path, doc_path: Path) -> str:
                       session_rows)
     rig = _table(["N", "recorders", "Xvnc + xrdp", "MinIO", "driver + X clients", "rig",
                   "whole machine", "load 1 min", "connect s"], rig_rows)
-    return f"""## Concurrent recording
+    return f"""## 6. Concurrent recording (issue #7)
 
 **Method.** For each N, N real recorders (`Recording` in its own process, live RDP capture
 at the spec's defaults: 1024x768, 32 bpp, 60 s / 8 MiB chunks, zstd {ZSTD_LEVEL}, into

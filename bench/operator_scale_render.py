@@ -41,7 +41,7 @@ stack:
 
 {_comparisons(compare['configs'])}
 """
-    return f"""## Operator scale: {n:,} RecordingSessions at once
+    return f"""## 7. Operator scale: {n:,} RecordingSessions at once (issue #7)
 
 **Method.** For each configuration a fresh local stack (etcd, kube-apiserver,
 kube-controller-manager, the local kubelet), the CRD, {result['namespaces']} namespaces with

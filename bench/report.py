@@ -167,6 +167,26 @@ def _headline(s: dict[str, Any]) -> str:
         rows.append([f"Recorder RSS over {_f(s['rss']['seconds'] / 60, 0)} min of recording",
                      f"median {_f(r['median'])} MiB, p95 {_f(r['p95'])} MiB, "
                      f"max {_f(r['max'])} MiB"])
+    if "chunking" in s:
+        from bench.chunking import DEFAULT, _find
+
+        default = _find(s["chunking"], DEFAULT)
+        if default is not None:
+            rows.append([f"Stored size ÷ x264 on one take, defaults ({DEFAULT.label})",
+                         f"{_ratio(default['size_vs_x264'])} "
+                         f"({_ratio(default['size_vs_x264_420'])} against 4:2:0)"])
+    if "concurrency" in s:
+        knee = s["concurrency"]["knee"]
+        rows.append(["Concurrent busy sessions sustained on this 2-core machine, desktops "
+                     "included (the knee) / recorder alone, per core",
+                     f"{knee['knee_n']} / "
+                     f"{_f(s['concurrency']['recorder_only_sessions_per_core'], 1)}"])
+    if "operator_scale" in s:
+        d = s["operator_scale"]["configs"]["default"]
+        rows.append([f"{d['sessions']:,} sessions at once: all pods / all Recording / "
+                     "all deleted",
+                     f"{_f(d['pods_exist']['100%'], 0)} s / {_f(d['recording']['100%'], 0)} s"
+                     f" / {_f(d['sessions_gone']['100%'], 0)} s"])
     return "## Headline numbers\n\n" + _table(["What", "Median"], rows)
 
 
