@@ -11,7 +11,6 @@ import contextlib
 import dataclasses
 import io
 import struct
-from pathlib import Path
 from typing import Any
 
 import asn1tools
@@ -49,21 +48,9 @@ from lucid_recorder.rdp.capture import MonotonicClock
 from lucid_recorder.rdp.config import CaptureConfig, TlsConfig
 from lucid_recorder.rdp.errors import BitmapDecodeError, ProtocolError, UnsupportedAardwolfError
 from lucid_recorder.rdp.events import Event, Rect, TlsMode
+from tests.rdp_peer import DATA, records
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "rdp"
 PER = asn1tools.compile_string(MCSPDU_ver_2, "per")
-
-
-def records(name: str) -> list[tuple[bytes, bytes]]:
-    """(kind, bytes) records of a fixture file; see tests/data/rdp/README.md."""
-    raw = (DATA / name).read_bytes()
-    out, offset = [], 0
-    while offset < len(raw):
-        kind = raw[offset:offset + 1]
-        (length,) = struct.unpack_from(">I", raw, offset + 1)
-        out.append((kind, raw[offset + 5:offset + 5 + length]))
-        offset += 5 + length
-    return out
 
 
 def connect_records(kind: bytes) -> list[bytes]:
