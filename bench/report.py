@@ -384,7 +384,8 @@ enters the pipeline (the capture source stamps `t_ns` when it decodes an update)
 every chunk when MinIO acknowledged its upload (`upload_pending`'s `on_uploaded`,
 wrapped); an update's latency is its chunk's acknowledgement time minus its stamp.
 p50/p99 are over updates. A chunk closes when it spans `chunking.maxSeconds` or reaches
-`maxBytes` (8 MiB of uncompressed segment by default), whichever comes first, and the
+`maxBytes` (8 MiB of uncompressed updates after the chunk's opening keyframe by
+default), whichever comes first, and the
 last chunk of each run closes at the stop, which shortens its updates' wait.
 
 {_table(['Setting', 'Source', 'Run', 'Chunks', 'Median chunk (s)', 'Updates',
@@ -401,8 +402,8 @@ def _latency_findings(lat: dict[str, Any]) -> str:
     out = []
     if busy is not None and busy.get("chunk_seconds_median") is not None:
         out.append(f"With the busy workload the default chunk closes on **maxBytes, not "
-                   f"maxSeconds**: 8 MiB of uncompressed segment (the redraws around the "
-                   f"dragged clock, plus the keyframe each chunk opens with) fill in about "
+                   f"maxSeconds**: 8 MiB of uncompressed updates after the keyframe each chunk "
+                   f"opens with (the redraws around the dragged clock) fill in about "
                    f"{_f(busy['chunk_seconds_median'], 1)} s, "
                    f"so the default latency is p50 {_f(busy['p50_s'], 2)} s / p99 "
                    f"{_f(busy['p99_s'], 2)} s.")
