@@ -12,21 +12,46 @@ ETCD = "v3.6.16"
 MINIO = "v0.0.0-20260212201848-7aac2a2c5b7c"
 HELM = "v3.22.0"
 
-# Debian packages the stack needs at run time.
-APT_PACKAGES = (
-    "xrdp",
-    "tigervnc-standalone-server",
-    "x11-apps",
-    "x11-utils",
-    "xdotool",
-    "xterm",
-    "openssl",
-    # The player's video export.
-    "ffmpeg",
+# Every external command the devstack, the tests and the bench run, and the Debian package
+# that brings it. The bootstrap installs these packages and then checks each command is on
+# PATH (lucid_devstack.host_commands), so a package that stops shipping a command, as
+# tigervnc-standalone-server did with vncpasswd, fails the bootstrap by name.
+COMMANDS: dict[str, str] = {
+    "xrdp": "xrdp",
+    "xrdp-sesman": "xrdp",
+    "Xvnc": "tigervnc-standalone-server",
+    # Debian 12 moved vncpasswd out of the server package.
+    "vncpasswd": "tigervnc-tools",
+    "xclock": "x11-apps",
+    "xwd": "x11-apps",
+    "xdpyinfo": "x11-utils",
+    "xdotool": "xdotool",
+    "xterm": "xterm",
+    "openssl": "openssl",
+    # The player's video export and the x264 baseline of the bench.
+    "ffmpeg": "ffmpeg",
+    "ffprobe": "ffmpeg",
     # A reference RDP client: tests log in through xrdp with it.
-    "freerdp2-x11",
+    "xfreerdp": "freerdp2-x11",
     # Network faults (lucid_devstack/netfault.py): nft drops packets at random,
     # iptables-legacy's NFQUEUE target delays them (the kernel has no netem).
-    "nftables",
-    "iptables",
-)
+    "nft": "nftables",
+    "iptables-legacy": "iptables",
+    "ip": "iproute2",
+    "tc": "iproute2",
+    "ss": "iproute2",
+    # The local kubelet's process mode.
+    "unshare": "util-linux",
+    "nsenter": "util-linux",
+    "setpriv": "util-linux",
+    "mount": "mount",
+    "umount": "mount",
+    # Images and the kubelet's container mode: podman with runc (crun cannot set the
+    # rlimits this sandbox allows), bases made with debootstrap.
+    "podman": "podman",
+    "runc": "runc",
+    "debootstrap": "debootstrap",
+}
+
+# Debian packages the stack needs at run time.
+APT_PACKAGES = tuple(sorted(set(COMMANDS.values())))

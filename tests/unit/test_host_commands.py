@@ -1,0 +1,20 @@
+"""Every external command the devstack and the tests run is installed (by the bootstrap)."""
+
+from lucid_devstack.host_commands import missing_commands, report
+from lucid_devstack.versions import APT_PACKAGES, COMMANDS
+
+
+def test_every_command_the_stack_runs_is_on_path():
+    missing = missing_commands()
+    assert not missing, report(missing)
+
+
+def test_every_commands_package_is_installed_by_the_bootstrap():
+    assert set(COMMANDS.values()) <= set(APT_PACKAGES)
+
+
+def test_a_missing_command_is_named_with_its_package():
+    missing = missing_commands({"vncpasswd": "tigervnc-tools", "sh": "dash"}, path="/nonexistent")
+    text = report(missing)
+    assert "vncpasswd  (Debian package tigervnc-tools)" in text
+    assert "apt-get install --no-install-recommends dash tigervnc-tools" in text
