@@ -22,4 +22,4 @@ lint: bootstrap
 	.venv/bin/ruff check .
 
 crds: bootstrap
-	$(PY) -m lucid_operator.api.crdgen
+	$(PY) -m lucid_common.api.crdgen

@@ -17,9 +17,9 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from lucid_common.api import RecordingSessionSpec
 from lucid_devstack.desktop import Desktop
 from lucid_devstack.minio import MinioServer
-from lucid_operator.api import RecordingSessionSpec
 from lucid_recorder.rdp import CaptureConfig, Event, Rect, TlsConfig, TlsMode, capture
 
 BENCH_DIR = Path(__file__).resolve().parent

@@ -5,7 +5,7 @@ Read from the API model, so a changed default moves every suite with it.
 
 from __future__ import annotations
 
-from lucid_operator.api import RecordingSessionSpec
+from lucid_common.api import RecordingSessionSpec
 
 _SPEC = RecordingSessionSpec.model_validate({
     "target": {"host": "127.0.0.1", "credentialsSecretRef": {"name": "unused"}},

@@ -26,10 +26,10 @@ from urllib3.exceptions import HTTPError
 from bench.common import BENCH_DIR, log
 from bench.operator_scale_timeline import cpu_between, cumulative, milestones, rate
 from bench.operator_scale_watch import Sampler, Tracker, process_cpu, tree_cpu
+from lucid_common.api import GROUP, PLURAL, VERSION
 from lucid_devstack.operator_proc import OperatorProcess
 from lucid_devstack.proc import StackError
 from lucid_devstack.stack import Stack
-from lucid_operator.api import GROUP, PLURAL, VERSION
 
 STANDIN = BENCH_DIR / "operator_scale_recorder.sh"
 SECRETS = {

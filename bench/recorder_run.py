@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import MIB, percentile
-from lucid_operator.api import RecordingSessionSpec
+from lucid_common.api import RecordingSessionSpec
 from lucid_recorder.pipeline import recording as recording_module
 from lucid_recorder.pipeline.recording import Recording
 from lucid_recorder.rdp import events as ev

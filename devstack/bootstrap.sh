@@ -22,12 +22,12 @@ fi
 
 # Python environment, rebuilt only when the dependency declarations change.
 stamp=".venv/.lucid-deps"
-want=$(cat pyproject.toml devstack/pyproject.toml | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml {common,operator,recorder,devstack}/pyproject.toml | sha256sum | cut -d' ' -f1)
 if [[ ! -x .venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   step "python: creating .venv and installing pinned dependencies"
-  python3 -m venv .venv
+  python3 -m venv --clear .venv
   .venv/bin/pip install -q --upgrade pip
-  .venv/bin/pip install -q -e '.[dev]' -e ./devstack
+  .venv/bin/pip install -q -e ./common -e ./operator -e ./recorder -e ./devstack -e '.[dev]'
   echo "$want" > "$stamp"
 fi
 
@@ -36,5 +36,8 @@ if ! command -v go >/dev/null; then
   echo "[lucid bootstrap] Go is required (the stack builds its binaries from Go modules)" >&2
   exit 1
 fi
+# Every command the stack runs must now be on PATH: a package that stopped shipping one
+# fails here, by name, and not in the middle of the tests.
+.venv/bin/python -m lucid_devstack.host_commands
 .venv/bin/python -m lucid_devstack.build
 step "ready"

@@ -1,6 +1,6 @@
 """Generates docs/configuration.md from the settings models, so the reference cannot drift.
 
-    python -m lucid_operator.settings_doc [--check]
+    python -m lucid_devstack.settings_doc [--check]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def render() -> str:
     lines = [
         "# Configuration reference",
         "",
-        "Generated from the settings models by `python -m lucid_operator.settings_doc`; "
+        "Generated from the settings models by `python -m lucid_devstack.settings_doc`; "
         "a test fails when this file is stale.",
         "",
         "## Operator (`operator/lucid_operator/settings.py`)",
@@ -48,7 +48,7 @@ def render() -> str:
         "",
         "## Recorder pod (`recorder/lucid_recorder/settings.py`)",
         "",
-        "Set by the operator on each recorder pod (`recorder/lucid_recorder/contract.py`); "
+        "Set by the operator on each recorder pod (`common/lucid_common/contract.py`); "
         "credentials arrive only through `secretKeyRef`. Listed for operators who debug a pod.",
         "",
         *_table(RecorderSettings),
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     text = render()
     if args.check:
         if not OUTPUT.exists() or OUTPUT.read_text() != text:
-            print(f"{OUTPUT} is stale: run python -m lucid_operator.settings_doc", file=sys.stderr)
+            print(f"{OUTPUT} is stale: run python -m lucid_devstack.settings_doc", file=sys.stderr)
             return 1
         return 0
     OUTPUT.write_text(text)

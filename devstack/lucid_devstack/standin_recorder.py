@@ -19,7 +19,7 @@ import threading
 
 from kubernetes import client, config
 
-from lucid_recorder import contract
+from lucid_common import contract
 
 GROUP, VERSION, PLURAL = "lucid.dev", "v1alpha1", "recordingsessions"
 TIMEOUT = (5.0, 15.0)

@@ -11,11 +11,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from lucid_operator.api import API_VERSION, GROUP, KIND, PLURAL, RecordingSessionSpec
+from lucid_common import contract
+from lucid_common.api import API_VERSION, GROUP, KIND, PLURAL, RecordingSessionSpec
 from lucid_operator.quantity import quantity_bytes
 from lucid_operator.settings import OperatorSettings
 from lucid_operator.spool_budget import spool_bound
-from lucid_recorder import contract
 
 MANAGED_BY = "lucid-operator"
 LABEL_SESSION = f"{GROUP}/session"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import socket
 
-from lucid_operator.api import RecordingSessionSpec
+from lucid_common.api import RecordingSessionSpec
 from lucid_operator.builders import required_secret_keys
 from lucid_operator.conditions import REFERENCES_RESOLVED, TARGET_REACHABLE, ConditionUpdate
 from lucid_operator.kube import Kube

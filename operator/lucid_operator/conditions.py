@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from lucid_operator.api import ConditionType, Phase
+from lucid_common.api import ConditionType, Phase
 
 TERMINAL_PHASES = frozenset({Phase.COMPLETED, Phase.FAILED})
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import kopf
 
+from lucid_common.api import GROUP, KIND, PLURAL, VERSION
 from lucid_operator import reconcile
-from lucid_operator.api import GROUP, KIND, PLURAL, VERSION
 from lucid_operator.builders import MANAGED_BY
 from lucid_operator.kube import Kube
 from lucid_operator.observability import ERRORS, RECONCILES, observe_phase

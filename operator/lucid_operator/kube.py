@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from lucid_operator.api import GROUP, PLURAL, VERSION
+from lucid_common.api import GROUP, PLURAL, VERSION
 
 # (connect, read) seconds for every API call.
 TIMEOUT = (5.0, 30.0)

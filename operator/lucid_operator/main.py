@@ -12,10 +12,10 @@ from kubernetes import client
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 
+from lucid_common.api import GROUP
+from lucid_common.logs import configure_logging
 from lucid_operator import handlers  # noqa: F401 - importing registers the handlers
-from lucid_operator.api import GROUP
 from lucid_operator.kube import Kube, load_config
-from lucid_operator.logs import configure_logging
 from lucid_operator.settings import OperatorSettings
 
 log = logging.getLogger("lucid.operator")

@@ -11,7 +11,7 @@ import math
 import re
 from fractions import Fraction
 
-from lucid_operator.api.types import QUANTITY_PATTERN
+from lucid_common.api.types import QUANTITY_PATTERN
 
 _PARTS = re.compile(r"^(?P<number>[0-9]*\.?[0-9]*)(?P<suffix>.*)$")
 _BINARY = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}

@@ -15,8 +15,9 @@ from typing import Any
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from lucid_common import contract
+from lucid_common.api import RecordingSessionSpec
 from lucid_operator import builders
-from lucid_operator.api import RecordingSessionSpec
 from lucid_operator.builders import SessionRef
 from lucid_operator.checks import check_reachable, check_references
 from lucid_operator.conditions import (
@@ -36,7 +37,6 @@ from lucid_operator.conditions import (
 from lucid_operator.kube import Kube
 from lucid_operator.settings import OperatorSettings
 from lucid_operator.spool_budget import session_spool_problem
-from lucid_recorder import contract
 
 ATTEMPT_LABEL = "lucid.dev/attempt"
 

@@ -11,7 +11,7 @@ not fit under it, since such a chunk would fail the recorder instead of waiting.
 
 from __future__ import annotations
 
-from lucid_operator.api import RecordingSessionSpec
+from lucid_common.api import RecordingSessionSpec
 from lucid_operator.quantity import format_bytes, quantity_bytes
 
 KiB = 1024

@@ -19,9 +19,9 @@ from kubernetes import client, config
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 
-from lucid_operator.api import GROUP, PLURAL, VERSION, RecordingSessionSpec
-from lucid_operator.logs import configure_logging
-from lucid_recorder import contract
+from lucid_common import contract
+from lucid_common.api import GROUP, PLURAL, VERSION, RecordingSessionSpec
+from lucid_common.logs import configure_logging
 from lucid_recorder.pipeline.recording import Recording
 from lucid_recorder.rdp.capture import capture_with_reconnect
 from lucid_recorder.rdp.errors import CaptureError

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from lucid_recorder import contract
+from lucid_common import contract
 
 
 class RecorderSettings(BaseSettings):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lucid_operator.api import RecordingSessionSpec, TlsMode
-from lucid_recorder import contract
+from lucid_common import contract
+from lucid_common.api import RecordingSessionSpec, TlsMode
 from lucid_recorder.rdp.config import CaptureConfig, TlsConfig
 from lucid_recorder.rdp.events import TlsMode as CaptureTlsMode
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client, config
 
+from lucid_common.api import GROUP, PLURAL
 from lucid_devstack.operator_proc import STANDIN_RECORDER, OperatorProcess
 from lucid_devstack.stack import Stack
-from lucid_operator.api import GROUP, PLURAL
 from tests.e2e.support import Sessions, has_default_sa, wait_for
 
 REPO = Path(__file__).resolve().parents[2]

@@ -11,8 +11,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from lucid_common.api import GROUP, PLURAL, VERSION
 from lucid_devstack.stack import Stack
-from lucid_operator.api import GROUP, PLURAL, VERSION
 
 T = TypeVar("T")
 

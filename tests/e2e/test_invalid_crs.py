@@ -29,8 +29,8 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
+from lucid_common.api import GROUP, PLURAL, VERSION, RecordingSessionSpec
 from lucid_devstack.operator_proc import OperatorProcess
-from lucid_operator.api import GROUP, PLURAL, VERSION, RecordingSessionSpec
 from tests.e2e.support import Sessions, wait_for
 
 pytestmark = pytest.mark.stack

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from lucid_common.api import CRD_NAME
 from lucid_devstack.stack import Stack
-from lucid_operator.api import CRD_NAME
 from tests.e2e.support import Sessions, wait_for
 
 pytestmark = pytest.mark.stack

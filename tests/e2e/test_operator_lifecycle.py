@@ -8,8 +8,8 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from lucid_common import contract
 from lucid_devstack.operator_proc import OperatorProcess
-from lucid_recorder import contract
 from tests.e2e.support import Sessions, wait_for
 
 pytestmark = pytest.mark.stack

@@ -11,9 +11,9 @@ from typing import Any
 
 from kubernetes import client
 
+from lucid_common.api import GROUP, PLURAL, VERSION
 from lucid_devstack.proc import Proc, http_ok
 from lucid_devstack.stack import Stack
-from lucid_operator.api import GROUP, PLURAL, VERSION
 from tests.e2e.support import Sessions, wait_for
 from tests.e2e.test_recording_e2e import _chunks_stored, _cli
 

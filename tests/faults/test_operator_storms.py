@@ -13,8 +13,8 @@ import pytest
 import yaml
 from kubernetes import client
 
+from lucid_common.api import GROUP, PLURAL, VERSION
 from lucid_devstack.operator_proc import OperatorProcess
-from lucid_operator.api import GROUP, PLURAL, VERSION
 from tests.e2e.support import Sessions, wait_for
 from tests.faults.support import (
     assert_no_secret_in_logs,

@@ -31,10 +31,10 @@ from pathlib import Path
 
 import pytest
 
+from lucid_common import contract
 from lucid_devstack.operator_proc import OperatorProcess
 from lucid_devstack.stack import Stack
 from lucid_operator.spool_budget import spool_bound
-from lucid_recorder import contract
 from lucid_recorder.sealing.keys import keygen
 from tests.e2e.support import Sessions, wait_for
 from tests.e2e.test_recording_e2e import _chunks_stored

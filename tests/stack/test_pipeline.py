@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from lucid_common.api import RecordingSessionSpec
 from lucid_devstack.stack import Stack
-from lucid_operator.api import RecordingSessionSpec
 from lucid_recorder import format as fmt
 from lucid_recorder.pipeline.recording import Recording
 from lucid_recorder.rdp import events as ev

@@ -10,7 +10,7 @@ import pytest
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from lucid_operator.api import (
+from lucid_common.api import (
     API_VERSION,
     KIND,
     Condition,

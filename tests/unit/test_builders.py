@@ -3,12 +3,12 @@ import json
 import pytest
 from pydantic import ValidationError
 
+from lucid_common import contract
+from lucid_common.api import RecordingSessionSpec
 from lucid_operator import builders
-from lucid_operator.api import RecordingSessionSpec
 from lucid_operator.builders import SessionRef
 from lucid_operator.settings import OperatorSettings
 from lucid_operator.spool_budget import session_spool_problem, smallest_worst_chunk, spool_bound
-from lucid_recorder import contract
 from lucid_recorder.settings import RecorderSettings
 
 SPEC = {

@@ -2,7 +2,7 @@ import logging
 
 import pytest
 
-from lucid_operator.logs import PlannedRetryFilter, configure_logging
+from lucid_common.logs import PlannedRetryFilter, configure_logging
 
 
 def _record(level: int, message: str) -> logging.LogRecord:

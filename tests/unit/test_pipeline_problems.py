@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from lucid_operator.api import RecordingSessionSpec
+from lucid_common.api import RecordingSessionSpec
 from lucid_recorder.pipeline.recording import MESSAGE_MAX, CompressedSegment, Recording
 from lucid_recorder.sealing import Codec, SessionIdentity, compress
 from lucid_recorder.status_report import StatusReporter

@@ -13,8 +13,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from lucid_common.api.types import QUANTITY_PATTERN
 from lucid_devstack import kubelet_spec
-from lucid_operator.api.types import QUANTITY_PATTERN
 from lucid_operator.quantity import format_bytes, quantity_bytes
 
 

@@ -114,7 +114,7 @@ def test_private_key_file_errors():
 
 
 def test_recipient_key_from_the_mounted_secret(tmp_path):
-    from lucid_operator.api.spec import Encryption, PublicKeySecretRef
+    from lucid_common.api.spec import Encryption, PublicKeySecretRef
     from lucid_recorder.storage.from_spec import recipient_key
 
     encryption = Encryption(recipient_public_key_secret_ref=PublicKeySecretRef(name="auditor"))

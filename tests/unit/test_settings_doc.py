@@ -1,10 +1,10 @@
-from lucid_operator import settings_doc
+from lucid_devstack import settings_doc
 from lucid_operator.settings import OperatorSettings
 
 
 def test_configuration_reference_is_current():
     assert settings_doc.OUTPUT.read_text() == settings_doc.render(), (
-        "docs/configuration.md is stale: run python -m lucid_operator.settings_doc")
+        "docs/configuration.md is stale: run python -m lucid_devstack.settings_doc")
 
 
 def test_every_setting_is_documented():

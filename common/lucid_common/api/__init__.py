@@ -2,13 +2,13 @@
 
 The pydantic models here are what the operator and recorder parse and write;
 `crdgen` turns them into the CustomResourceDefinition under crds/ and the Helm
-chart. Change a model, then run `python -m lucid_operator.api.crdgen`.
+chart. Change a model, then run `python -m lucid_common.api.crdgen`.
 """
 
 from typing import Final
 
-from lucid_operator.api.base import ApiModel, CelRule
-from lucid_operator.api.spec import (
+from lucid_common.api.base import ApiModel, CelRule
+from lucid_common.api.spec import (
     Audit,
     CaSecretRef,
     Chunking,
@@ -35,7 +35,7 @@ from lucid_operator.api.spec import (
     Toleration,
     TolerationOperator,
 )
-from lucid_operator.api.status import (
+from lucid_common.api.status import (
     Condition,
     ConditionStatus,
     ConditionType,

@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field
 
-from lucid_operator.api.base import ApiModel, CelRule
-from lucid_operator.api.types import (
+from lucid_common.api.base import ApiModel, CelRule
+from lucid_common.api.types import (
     QUALIFIED_NAME_MAX_LENGTH,
     QUALIFIED_NAME_PATTERN,
     CelInt,

@@ -10,8 +10,8 @@ from typing import Annotated, Any, Self
 
 from pydantic import Field, WithJsonSchema, field_validator, model_validator
 
-from lucid_operator.api.base import ApiModel
-from lucid_operator.api.types import Timestamp
+from lucid_common.api.base import ApiModel
+from lucid_common.api.types import Timestamp
 
 # metav1.Condition's own limits, so conditions look like every other resource's.
 CONDITION_TYPE_PATTERN = (

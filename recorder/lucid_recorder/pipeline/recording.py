@@ -17,8 +17,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from lucid_operator.api import RecordingSessionSpec, human_bytes
-from lucid_recorder import contract
+from lucid_common import contract
+from lucid_common.api import RecordingSessionSpec, human_bytes
 from lucid_recorder import format as fmt
 from lucid_recorder.pipeline import metrics
 from lucid_recorder.pipeline.convert import start_detail, to_records

@@ -6,8 +6,8 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
-from lucid_operator.api.spec import Compression, Encryption, Storage
-from lucid_recorder import contract
+from lucid_common import contract
+from lucid_common.api.spec import Compression, Encryption, Storage
 from lucid_recorder.sealing.compression import Codec
 from lucid_recorder.sealing.errors import KeyFormatError
 from lucid_recorder.sealing.keys import load_public_key
