@@ -1,7 +1,7 @@
 # The README's two commands: `make demo` and `make test`.
 PY := .venv/bin/python
 
-.PHONY: demo test test-all bootstrap lint crds
+.PHONY: demo test test-all bootstrap lint crds images
 
 bootstrap:
 	bash devstack/bootstrap.sh
@@ -23,3 +23,8 @@ lint: bootstrap
 
 crds: bootstrap
 	$(PY) -m lucid_common.api.crdgen
+
+# Both images, built with podman from Dockerfile.operator and Dockerfile.recorder (never
+# pushed): localhost/lucid-operator:<version> and localhost/lucid-recorder:<version>.
+images: bootstrap
+	$(PY) -m lucid_devstack.images
