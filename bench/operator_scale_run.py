@@ -27,7 +27,7 @@ from bench.common import BENCH_DIR, log
 from bench.operator_scale_timeline import cpu_between, cumulative, milestones, rate
 from bench.operator_scale_watch import Sampler, Tracker, process_cpu, tree_cpu
 from lucid_common.api import GROUP, PLURAL, VERSION
-from lucid_devstack.operator_proc import OperatorProcess
+from lucid_devstack.operator_proc import STANDIN_IMAGE, OperatorProcess
 from lucid_devstack.proc import StackError
 from lucid_devstack.stack import Stack
 
@@ -39,6 +39,7 @@ SECRETS = {
 }
 # The operator settings every configuration shares.
 BASE_SETTINGS = {
+    "LUCID_RECORDER_IMAGE": STANDIN_IMAGE,
     "LUCID_RECORDER_COMMAND": f"/bin/sh,{STANDIN}",
     # The stand-in serves no /healthz: no liveness probe may stop it.
     "LUCID_RECORDER_METRICS_PORT": "0",

@@ -1,4 +1,4 @@
-"""A "local kubelet": runs the stack's pods as local processes, since pods cannot run here.
+"""A "local kubelet": runs the stack's pods as OCI containers (podman) or as local processes.
 
     python -m lucid_devstack.kubelet --node-kubeconfig X --scheduler-kubeconfig Y \\
         --node-name lucid-local --workdir DIR
@@ -8,11 +8,22 @@ One process, three jobs, two identities:
 * node agent (node identity): registers the Node and renews its Lease every 10 s;
 * scheduler (system:kube-scheduler identity): binds pending default-scheduler pods to
   this node when its nodeSelector / required node affinity fit;
-* kubelet (node identity): runs each bound pod's containers as process groups in a
-  private mount namespace with the pod's volumes, env and user, probes them, reports
-  status through pods/status and finalizes deletions.
+* kubelet (node identity): runs each bound pod's containers with the pod's volumes, env
+  and user, probes them, reports status through pods/status and finalizes deletions.
 
-kubelet_node holds the first two, kubelet_pod and kubelet_spec the third.
+Two runtimes, chosen by each container's image:
+
+* container mode (every image not under `process.local/`): `podman run` of the image from
+  local storage (never pulled: a missing image waits as ErrImageNeverPull), non-root,
+  read-only root, capabilities and memory/CPU limits as the spec says, the pod's volumes
+  bind-mounted (kubelet_podman). A real kubelet with a CRI runtime cannot run in this
+  sandbox: docs/containers.md says exactly why.
+* process mode (images named `process.local/...`, the fast path for stand-ins): the
+  container's `command + args` as a process group in a private mount namespace on the
+  host (kubelet_spec's wrapper).
+
+kubelet_node holds the first two jobs, kubelet_pod, kubelet_spec and kubelet_podman the
+third.
 
 Supported: env (value, secretKeyRef, configMapKeyRef, fieldRef, envFrom, $(VAR)
 expansion), volumes (secret, configMap, emptyDir, projected with serviceAccountToken /
@@ -24,10 +35,11 @@ FallbackToLogsOnError, graceful deletion, in-cluster config inside pods.
 
 Known differences from a real kubelet (on purpose or for lack of need):
 
-* No images, no network namespace: `command + args` run on the host, found on PATH
-  (the venv's bin directory first); every pod shares the host network (IP 127.0.0.1).
-  A pod process can therefore reach etcd (plain HTTP on 127.0.0.1) directly.
-* Missing volume mount points are created on the HOST (mkdir -p / touch); they stay.
+* No network namespace: every pod shares the host network (IP 127.0.0.1), so a pod can
+  reach etcd (plain HTTP on 127.0.0.1) directly. In process mode `command + args` run on
+  the host, found on PATH (the venv's bin directory first).
+* Process mode: missing volume mount points are created on the HOST (mkdir -p / touch);
+  they stay.
 * An emptyDir with a sizeLimit is a tmpfs of that size: a full volume answers ENOSPC,
   where a real kubelet would evict the pod once the volume outgrew its limit.
 * Test knob, no kubelet has it: `LocalKubelet.set_node_disk_free(n)` (the file
@@ -37,14 +49,14 @@ Known differences from a real kubelet (on purpose or for lack of need):
 * When the venv's interpreter lives under a directory others cannot enter (pyenv in
   0700 /root), that directory is covered by an empty tmpfs in each container and the
   interpreter bound back into it, so non-root pods can run Python.
-* Init containers, image entrypoints (no `command`), PVC and other volume types,
+* Init containers, image entrypoints in process mode, PVC and other volume types,
   resourceFieldRef, grpc probes, lifecycle hooks, terminationMessagePath files,
-  emptyDir medium Memory (a plain directory is used), resource limits,
+  emptyDir medium Memory (a plain directory is used), resource limits in process mode,
   activeDeadlineSeconds, readinessGates, ephemeral containers, Events and updates of
   already-mounted Secret/ConfigMap volumes are not supported. Pods needing the first
   ones fail with reason UnsupportedByLocalKubelet and a message saying what; the rest
   are ignored.
-* Env var names that are not shell identifiers are skipped (logged by name).
+* Process mode: env var names that are not shell identifiers are skipped (logged by name).
 * CrashLoopBackOff starts at 1 s and doubles to 30 s (kubelet: 10 s to 5 min).
 * Tolerations are ignored: the node has no taints.
 * A pod found already started by an earlier kubelet process is marked Failed
@@ -59,6 +71,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -69,6 +82,7 @@ from typing import Any
 
 import yaml
 
+from lucid_devstack import kubelet_podman
 from lucid_devstack.kube import NODE_NAME, ControlPlane
 from lucid_devstack.kubelet_api import Api, list_watch
 from lucid_devstack.kubelet_node import NodeAgent, Scheduler
@@ -142,6 +156,13 @@ def kill_leftovers(workdir: Path, timeout: float = 5.0) -> list[int]:
     return killed
 
 
+def remove_leftover_containers(workdir: Path) -> list[str]:
+    """Remove the containers a kubelet of this workdir left (podman outlives its client)."""
+    if shutil.which("podman", path=SYSTEM_PATH) is None:
+        return []
+    return kubelet_podman.remove_all(str(workdir))
+
+
 class LocalKubelet:
     """The kubelet process for a started ControlPlane, with its log in workdir/logs."""
 
@@ -176,6 +197,7 @@ class LocalKubelet:
             # The kubelet stops its pods within SHUTDOWN_GRACE (+ SIGKILL) on SIGTERM.
             self.proc.stop(grace=SHUTDOWN_GRACE + 15)
         kill_leftovers(self.workdir)
+        remove_leftover_containers(self.workdir)
         # A kubelet that crashed with pods running never unmounted their sized emptyDirs
         # (tmpfs in the host's namespace); with every pod gone, none is needed any more.
         left = unmount_volumes(self.workdir)
@@ -332,6 +354,9 @@ def main(argv: list[str] | None = None) -> int:
     leftovers = kill_leftovers(workdir)
     if leftovers:
         log.warning("killed process groups left by an earlier kubelet: %s", leftovers)
+    containers = remove_leftover_containers(workdir)
+    if containers:
+        log.warning("removed containers left by an earlier kubelet: %s", containers)
     try:
         tools = Tools.find()
     except StackError as exc:
@@ -375,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
         pass
     pods.shutdown(SHUTDOWN_GRACE)
     kill_leftovers(workdir)
+    remove_leftover_containers(workdir)
     ready.unlink(missing_ok=True)
     log.info("kubelet: stopped")
     return 1 if fatal else 0

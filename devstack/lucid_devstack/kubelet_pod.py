@@ -16,14 +16,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lucid_devstack import kubelet_podman
 from lucid_devstack.kubelet_api import STRATEGIC, Api, ApiError, pod_path, rfc3339
 from lucid_devstack.kubelet_spec import (
     CONFIG_ERROR,
     CREATING,
     HOST_IP,
+    SYSTEM_PATH,
     ConfigError,
     Exposure,
     Identity,
+    Mount,
     ObjectReader,
     Tools,
     Unsupported,
@@ -41,6 +44,7 @@ from lucid_devstack.kubelet_spec import (
     unmount_volumes,
     wrapper_argv,
 )
+from lucid_devstack.proc import StackError
 
 log = logging.getLogger("lucid.kubelet")
 
@@ -239,6 +243,9 @@ class Container:
     ident: Identity | None = None
     env_input: bytes = b""
     probes: dict[str, Probe] = field(default_factory=dict)
+    # The podman container of this run ("" in process mode).
+    podman_name: str = ""
+    env_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
@@ -252,6 +259,20 @@ class Container:
     @property
     def what(self) -> str:
         return f"container {self.name} of pod {self.worker.ref}"
+
+    @property
+    def image(self) -> str:
+        return str(self.spec.get("image", ""))
+
+    @property
+    def in_container(self) -> bool:
+        return not kubelet_podman.runs_as_process(self.image)
+
+    @property
+    def container_id(self) -> str:
+        if self.podman_name:
+            return f"{kubelet_podman.CONTAINER_ID_PREFIX}{self.podman_name}"
+        return f"local://{self.pgid}"
 
     @property
     def log_path(self) -> Path:
@@ -282,6 +303,8 @@ class Container:
                 return
             if self.kill_deadline is not None and now >= self.kill_deadline:
                 log.info("%s did not stop in time: SIGKILL", self.what)
+                if self.podman_name:
+                    kubelet_podman.kill(self.podman_name)
                 signal_group(self.pgid, signal.SIGKILL)
                 self.kill_deadline = float("inf")
             elif not deleting and self.kill_deadline is None:
@@ -305,13 +328,20 @@ class Container:
         # A container's processes end with it, as in a container runtime's cgroup.
         signal_group(self.pgid, signal.SIGKILL)
         code = self.popen.wait()
+        if self.podman_name:
+            # podman run ends with its container, unless podman itself was killed.
+            kubelet_podman.remove(self.podman_name)
         forget_pid(self.worker.ctx.pids_dir, self.pid_key)
         exit_code = 128 - code if code < 0 else code
         term: dict[str, Any] = {
             "exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
             "startedAt": self.started_at, "finishedAt": rfc3339(),
-            "containerID": f"local://{self.pgid}",
+            "containerID": self.container_id,
         }
+        if self.podman_name and exit_code == kubelet_podman.PODMAN_FAILED:
+            # podman's own failure (bad mount, runtime error) before the program ran.
+            term["reason"] = "StartError"
+            term["message"] = _log_tail(self.log_path, self.log_offset)
         if exit_code != 0 and self.spec.get("terminationMessagePolicy") == \
                 "FallbackToLogsOnError":
             term["message"] = _log_tail(self.log_path, self.log_offset)
@@ -344,18 +374,21 @@ class Container:
             return
         pod, ctx = worker.pod, worker.ctx
         try:
-            ident = identity(pod, self.spec)
+            image_uid = self._image_uid() if self.in_container else None
+            ident = identity(pod, self.spec, image_uid)
             env = container_env(pod, self.spec, ObjectReader(ctx.api, worker.namespace),
-                                worker.base_env())
+                                worker.base_env(self.in_container))
         except ConfigError as exc:
             self.wait(exc.reason, exc.message)
             self.config_failures += 1
             self.next_start = now + config_retry(self.config_failures)
             return
         self.config_failures = 0
-        command = [expand(a, env) for a in
-                   list(self.spec.get("command") or []) + list(self.spec.get("args") or [])]
-        if "/" not in command[0] and shutil.which(command[0], path=env.get("PATH")) is None:
+        entrypoint = [expand(a, env) for a in self.spec.get("command") or []]
+        args = [expand(a, env) for a in self.spec.get("args") or []]
+        command = entrypoint + args
+        if not self.in_container and "/" not in command[0] and \
+                shutil.which(command[0], path=env.get("PATH")) is None:
             self._start_failed(f'exec: "{command[0]}": executable file not found in $PATH',
                                now, deleting)
             return
@@ -365,6 +398,9 @@ class Container:
             self.wait(CONFIG_ERROR, f"failed to prepare subPath: {exc}")
             self.config_failures += 1
             self.next_start = now + config_retry(self.config_failures)
+            return
+        if self.in_container:
+            self._start_container(now, deleting, ident, env, entrypoint, args, mounts)
             return
         stage1 = stage1_script(ctx.tools, mounts, ctx.mask_dirs, ctx.mask_files, ident,
                                self.spec.get("workingDir"), ctx.exposures)
@@ -389,6 +425,55 @@ class Container:
             return
         finally:
             os.close(stdin)
+        self.podman_name = ""
+        self._running(now, ident)
+
+    def _image_uid(self) -> int | None:
+        """The image's numeric USER; ConfigError while the image is missing or unusable."""
+        if not kubelet_podman.image_present(self.image):
+            raise ConfigError(kubelet_podman.IMAGE_NEVER_PULL,
+                              f'Container image "{self.image}" is not present with pull '
+                              "policy of Never")
+        try:
+            return kubelet_podman.image_uid(self.image)
+        except ValueError as exc:
+            raise ConfigError(CONFIG_ERROR, str(exc)) from None
+
+    def _start_container(self, now: float, deleting: bool, ident: Identity,
+                         env: dict[str, str], entrypoint: list[str], args: list[str],
+                         mounts: list[Mount]) -> None:
+        worker, ctx = self.worker, self.worker.ctx
+        name = kubelet_podman.container_name(worker.pod, self.name, self.restart_count)
+        try:
+            kubelet_podman.check_env_names(env)
+            argv = kubelet_podman.run_argv(
+                name=name, image=self.image, label=str(ctx.workdir), command=entrypoint or None,
+                args=args, env_names=env, mounts=mounts, ident=ident,
+                working_dir=self.spec.get("workingDir"),
+                resources=self.spec.get("resources") or {})
+        except (StackError, ValueError) as exc:
+            self._start_failed(str(exc), now, deleting)
+            return
+        # A container of that name left by a killed podman client would block this one.
+        kubelet_podman.remove(name)
+        try:
+            with self.log_path.open("ab") as out:
+                self.log_offset = out.tell()
+                self.popen = subprocess.Popen(
+                    argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                    # The values of the container's env reach podman only here, never argv.
+                    env={"PATH": SYSTEM_PATH, **env}, cwd="/", start_new_session=True,
+                    close_fds=True)
+        except OSError as exc:
+            self._start_failed(f"starting podman: {exc}", now, deleting)
+            return
+        self.podman_name, self.env_names = name, tuple(env)
+        self.env_input = b""
+        self._running(now, ident)
+
+    def _running(self, now: float, ident: Identity) -> None:
+        ctx = self.worker.ctx
+        assert self.popen is not None
         self.pgid = self.popen.pid
         record_pid(ctx.pids_dir, self.pid_key, self.pgid)
         self.ident = ident
@@ -396,7 +481,7 @@ class Container:
         self.started_at, self.started_mono = rfc3339(), now
         for probe in self.probes.values():
             probe.reset(now)
-        log.info("%s started (pid %d)", self.what, self.pgid)
+        log.info("%s started (%s)", self.what, self.container_id)
 
     def _start_failed(self, message: str, now: float, deleting: bool) -> None:
         log.warning("%s failed to start: %s", self.what, message)
@@ -455,11 +540,14 @@ class Container:
 
     def _exec_probe(self, command: list[str], timeout: float) -> tuple[bool, str]:
         assert self.ident is not None
+        if self.podman_name:
+            argv = kubelet_podman.exec_argv(self.podman_name, self.ident, command, ())
+        else:
+            argv = exec_probe_argv(self.worker.ctx.tools, self.pgid, self.ident, command)
         stdin = _memfd(self.env_input)
         try:
             done = subprocess.run(
-                exec_probe_argv(self.worker.ctx.tools, self.pgid, self.ident, command),
-                stdin=stdin, capture_output=True, timeout=timeout, check=False,
+                argv, stdin=stdin, capture_output=True, timeout=timeout, check=False,
                 env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}, cwd="/",
             )
         except subprocess.TimeoutExpired:
@@ -478,7 +566,7 @@ class Container:
         }
         if self.state == "running":
             status["state"] = {"running": {"startedAt": self.started_at}}
-            status["containerID"] = f"local://{self.pgid}"
+            status["containerID"] = self.container_id
         elif self.state == "terminated" and self.terminated is not None:
             status["state"] = {"terminated": self.terminated}
             if "containerID" in self.terminated:
@@ -550,10 +638,12 @@ class PodWorker:
     def deleting(self) -> bool:
         return self.pod["metadata"].get("deletionTimestamp") is not None
 
-    def base_env(self) -> dict[str, str]:
+    def base_env(self, in_container: bool = False) -> dict[str, str]:
+        """What every container's env starts with; a container keeps its image's PATH."""
         port = str(self.ctx.api.port)
+        path = {} if in_container else {"PATH": self.ctx.base_path}
         return {
-            "PATH": self.ctx.base_path,
+            **path,
             "HOSTNAME": self.name,
             # The in-cluster address of the API: the kubernetes Service, here the host.
             "KUBERNETES_SERVICE_HOST": HOST_IP,

@@ -42,6 +42,10 @@ SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 DEFAULT_CAPS = ("chown", "dac_override", "fsetid", "fowner", "mknod", "net_raw", "setgid",
                 "setuid", "setfcap", "setpcap", "net_bind_service", "sys_chroot", "kill",
                 "audit_write")
+# An image named under this prefix runs as a plain process on the host (process mode), the
+# fast path for tests whose container is a stand-in that exists in no image; any other
+# image runs as an OCI container (lucid_devstack.kubelet_podman).
+PROCESS_IMAGE_PREFIX = "process.local/"
 SUPPORTED_VOLUMES = ("secret", "configMap", "emptyDir", "projected", "downwardAPI", "hostPath")
 _SHELL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _MAP_FIELD = re.compile(r"^metadata\.(labels|annotations)\['(.+)'\]$")
@@ -102,9 +106,11 @@ def check_supported(pod: Mapping[str, Any]) -> None:
                     raise Unsupported(f"projected source {kind} in volume {volume['name']!r} "
                                       "is not supported by the local kubelet")
     for container in spec["containers"]:
-        if not container.get("command"):
-            raise Unsupported(f"container {container['name']!r} has no command: the local "
-                              "kubelet ignores images, so it cannot run an image's entrypoint")
+        if str(container.get("image", "")).startswith(PROCESS_IMAGE_PREFIX) and \
+                not container.get("command"):
+            raise Unsupported(f"container {container['name']!r} has no command: an image "
+                              f"under {PROCESS_IMAGE_PREFIX} runs as a host process, which "
+                              "has no image entrypoint to fall back on")
         for probe_kind in ("livenessProbe", "readinessProbe", "startupProbe"):
             probe = container.get(probe_kind)
             if probe and not any(k in probe for k in ("httpGet", "tcpSocket", "exec")):
@@ -586,7 +592,10 @@ class Identity:
     caps: tuple[str, ...] | None  # None keeps every capability (privileged)
 
 
-def identity(pod: Mapping[str, Any], container: Mapping[str, Any]) -> Identity:
+def identity(pod: Mapping[str, Any], container: Mapping[str, Any],
+             image_uid: int | None = None) -> Identity:
+    """The container's user, groups and privileges; `image_uid` is the image's USER (None:
+    root, and always so in process mode, which has no image)."""
     pod_sc = pod["spec"].get("securityContext") or {}
     sc = container.get("securityContext") or {}
 
@@ -596,11 +605,10 @@ def identity(pod: Mapping[str, Any], container: Mapping[str, Any]) -> Identity:
     uid, gid = pick("runAsUser"), pick("runAsGroup")
     where = f'(pod: "{pod_label(pod)}", container: {container["name"]})'
     if pick("runAsNonRoot"):
-        if uid is None:
-            # The image is ignored, so "the image's user" is always root.
+        if uid is None and not image_uid:
             raise ConfigError(CONFIG_ERROR, f"container has runAsNonRoot and image will run "
                                             f"as root {where}")
-        if int(uid) == 0:
+        if uid is not None and int(uid) == 0:
             raise ConfigError(CONFIG_ERROR, f"container's runAsUser breaks non-root policy "
                                             f"{where}")
     if uid is not None and gid is None:

@@ -1,4 +1,9 @@
-"""Runs the real `lucid-operator` console script against a local stack, as a process."""
+"""Runs the real `lucid-operator` console script against a local stack, as a process.
+
+Its recorder pods run from the recorder image (localhost/lucid-recorder, built on demand by
+lucid_devstack.images) in containers, unless a test picks the stand-in recorder, which runs
+as a host process (an image under process.local/).
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,17 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lucid_devstack import images
+from lucid_devstack.kubelet_spec import PROCESS_IMAGE_PREFIX
 from lucid_devstack.proc import Proc, free_port, http_ok
 from lucid_devstack.stack import Stack, venv_bin
 
-# The operator's pods run this instead of the real recorder in lifecycle tests.
+# The operator's pods run this instead of the real recorder in lifecycle tests, as a host
+# process: no image holds the devstack.
 STANDIN_RECORDER = "python,-m,lucid_devstack.standin_recorder"
+STANDIN_IMAGE = f"{PROCESS_IMAGE_PREFIX}lucid-standin-recorder"
+STANDIN_SETTINGS = {"LUCID_RECORDER_IMAGE": STANDIN_IMAGE,
+                    "LUCID_RECORDER_COMMAND": STANDIN_RECORDER}
 
 
 @dataclass
@@ -33,8 +44,11 @@ class OperatorProcess:
             "LUCID_LOG_FORMAT": "json",
             "LUCID_HEALTH_PORT": str(self.health_port),
             "LUCID_METRICS_PORT": str(self.metrics_port),
+            "LUCID_RECORDER_IMAGE": images.image_name("recorder"),
             **self.settings,
         }
+        if not env["LUCID_RECORDER_IMAGE"].startswith(PROCESS_IMAGE_PREFIX):
+            images.ensure_images(["recorder"])  # a no-op when the image is current
         self.proc = Proc("lucid-operator", [str(venv_bin() / "lucid-operator")], self.log,
                          env=env).start()
         self.proc.wait_until(

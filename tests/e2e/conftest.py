@@ -10,7 +10,7 @@ import pytest
 from kubernetes import client, config
 
 from lucid_common.api import GROUP, PLURAL
-from lucid_devstack.operator_proc import STANDIN_RECORDER, OperatorProcess
+from lucid_devstack.operator_proc import STANDIN_SETTINGS, OperatorProcess
 from lucid_devstack.stack import Stack
 from tests.e2e.support import Sessions, has_default_sa, wait_for
 
@@ -34,7 +34,7 @@ def operator(stack: Stack, crd: None) -> Iterator[OperatorProcess]:
     running = OperatorProcess(
         stack,
         settings={
-            "LUCID_RECORDER_COMMAND": STANDIN_RECORDER,
+            **STANDIN_SETTINGS,
             # The stand-in serves no /healthz: no liveness probe may stop it.
             "LUCID_RECORDER_METRICS_PORT": "0",
             "LUCID_TERMINATION_GRACE_SECONDS": "10",

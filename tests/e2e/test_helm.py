@@ -1,14 +1,17 @@
 """The Helm chart on the local stack: install, record, upgrade, uninstall, and dry runs.
 
-The operator here is the chart's own Deployment: the local kubelet runs its pod as a
-process under the chart's ServiceAccount (in-cluster config), so every API call it makes
-is checked against the chart's RBAC, not an admin kubeconfig.
+The operator here is the chart's own Deployment, run from the operator image
+(localhost/lucid-operator, built from Dockerfile.operator) as an OCI container under the
+chart's ServiceAccount (in-cluster config), so every API call it makes is checked against
+the chart's RBAC, not an admin kubeconfig. Its recorder pods are the stand-in (a host
+process) for the lifecycle tests, and the real recorder image for one recording.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -20,8 +23,11 @@ import pytest
 import yaml
 from kubernetes import client
 
+from lucid_devstack import images, kubelet_podman
+from lucid_devstack.operator_proc import STANDIN_IMAGE
 from lucid_devstack.proc import StackError, free_port
-from lucid_devstack.stack import Stack
+from lucid_devstack.stack import Stack, venv_bin
+from lucid_recorder.sealing.keys import keygen
 from tests.e2e.support import Sessions, wait_for
 
 pytestmark = pytest.mark.stack
@@ -71,19 +77,29 @@ def helm(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Helm:
     return Helm(stack, tmp_path_factory.mktemp("helm-home"))
 
 
+def image_values(kind: str) -> dict[str, str]:
+    """The chart's image values for one of our locally built images."""
+    repository, _, tag = images.image_name(kind).rpartition(":")
+    return {"repository": repository, "tag": tag}
+
+
 def base_values(path: Path) -> Path:
-    """The test's values: stand-in recorder, free ports on the shared host network."""
+    """The test's values: the operator image, the stand-in recorder, free ports on the
+    shared host network."""
     path.write_text(yaml.safe_dump({
-        "operator": {"replicas": 1, "logFormat": "text", "healthPort": free_port(),
+        "operator": {"image": {**image_values("operator"), "pullPolicy": "Never"},
+                     "replicas": 1, "logFormat": "text", "healthPort": free_port(),
                      "metricsPort": free_port(), "retryBackoffSeconds": 1,
                      "retryBackoffMaxSeconds": 4, "deleteTimeoutSeconds": 30},
-        "recorder": {"command": STANDIN_RECORDER, "terminationGraceSeconds": 10},
+        "recorder": {"image": {"repository": STANDIN_IMAGE, "tag": "0.1.0"},
+                     "command": STANDIN_RECORDER, "terminationGraceSeconds": 10},
     }))
     return path
 
 
 @pytest.fixture(scope="module")
 def release(helm: Helm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
+    images.ensure_images()  # a no-op when both are current
     namespace = f"lucid-helm-{uuid.uuid4().hex[:6]}"
     made = Release(helm, namespace, base_values(tmp_path_factory.mktemp("values") / "v.yaml"))
     made.notes = made.install_or_upgrade("install", "--create-namespace")
@@ -132,7 +148,10 @@ def test_install_runs_the_operator_pod_with_the_charts_identity(release: Release
     assert pod["spec"]["nodeName"] == "lucid-local"
     assert pod["spec"]["serviceAccountName"] == FULLNAME
     assert pod["spec"]["securityContext"]["runAsUser"] == 65532
-    # Run by the local kubelet as a process: its log is the operator's own.
+    # Run from the operator image, as a container: its log is the operator's own.
+    container = pod["status"]["containerStatuses"][0]
+    assert container["image"] == images.image_name("operator")
+    assert container["containerID"].startswith(kubelet_podman.CONTAINER_ID_PREFIX)
     log = stack.kubelet.pod_log(release.namespace, pod["metadata"]["name"], "operator")
     assert "operator starting: cluster-wide" in log.read_text()
     # The CRDs came with the chart (the peering ones exist nowhere else).
@@ -166,11 +185,52 @@ def test_installed_operator_records_a_session_end_to_end(release: Release, sessi
     assert sessions.get("helm-basic") is None
 
 
+def test_installed_operator_records_from_the_recorder_image(release: Release,
+                                                            sessions: Sessions, tmp_path: Path):
+    """The chart as a user installs it: both images, a real recording, verified."""
+    stack = release.helm.stack
+    release.install_or_upgrade("upgrade", "--set-json",
+                               f"recorder.image={json.dumps(image_values('recorder'))}",
+                               "--set-json", 'recorder.command=["lucid-recorder"]',
+                               "--set", "recorder.metricsPort=0",
+                               "--set", "recorder.terminationGraceSeconds=30")
+    running_operator(stack, release.namespace)
+    keys = keygen(tmp_path / "keys")
+    sessions.secret("auditor-helm", {"publicKey": keys.public.read_text()})
+    manifest = sessions.manifest("helm-real", chunking={"maxSeconds": 2})
+    manifest["spec"]["encryption"]["recipientPublicKeySecretRef"]["name"] = "auditor-helm"
+    manifest["spec"]["storage"]["bucket"] = "helm-recordings"
+    sessions.apply(manifest)
+    sessions.wait_phase("helm-real", "Recording", timeout=90)
+    (pod,) = sessions.pods("helm-real")
+    recorder = pod["status"]["containerStatuses"][0]
+    assert recorder["image"] == images.image_name("recorder")
+    assert recorder["containerID"].startswith(kubelet_podman.CONTAINER_ID_PREFIX)
+    stack.desktop.type_text("recorded through the chart")
+    wait_for(lambda: int((sessions.status("helm-real").get("pipeline") or {})
+                         .get("chunksStored", 0)) >= 2, 60, "chunks stored")
+    sessions.apply({**manifest, "spec": {**manifest["spec"], "state": "Stopped"}})
+    status = sessions.wait_phase("helm-real", "Completed", timeout=90)
+    assert status["pipeline"]["state"] == "Finalized"
+    env = {**os.environ, **stack.env(), "LUCID_S3_ACCESS_KEY": stack.minio.access_key,
+           "LUCID_S3_SECRET_KEY": stack.minio.secret_key}
+    verified = subprocess.run(
+        [str(venv_bin() / "lucid-seal"), "verify", "--endpoint", stack.minio.endpoint,
+         "--bucket", "helm-recordings", "--no-tls", "--session",
+         f"{sessions.namespace}/helm-real", "--private-key", str(keys.private)],
+        capture_output=True, text=True, timeout=120, env=env)
+    assert verified.returncode == 0, verified.stdout + verified.stderr
+    # Back to the stand-in for the tests that follow.
+    release.install_or_upgrade("upgrade")
+    running_operator(stack, release.namespace)
+
+
 def test_upgrade_with_changed_values_rolls_the_operator(release: Release, sessions: Sessions):
     stack = release.helm.stack
     (before,) = running_operator(stack, release.namespace)
     out = release.install_or_upgrade("upgrade", "--set", "operator.logLevel=DEBUG")
-    assert "STATUS: deployed" in out and "REVISION: 2" in out
+    revision = re.search(r"^REVISION: (\d+)$", out, re.M)
+    assert "STATUS: deployed" in out and revision and int(revision.group(1)) >= 2, out
     (after,) = running_operator(stack, release.namespace)
     assert after["metadata"]["name"] != before["metadata"]["name"]
     env = {e["name"]: e.get("value") for e in after["spec"]["containers"][0]["env"]}

@@ -1,7 +1,8 @@
 """The product end to end: kubectl apply → real recorder pod → xrdp → MinIO → verify → play.
 
-The operator runs the real `lucid-recorder` here (not the stand-in), through
-the local kubelet, as a non-root process on a read-only root filesystem.
+The operator runs the real `lucid-recorder` here (not the stand-in): the local kubelet runs
+the recorder pod from the recorder image (localhost/lucid-recorder, built from
+Dockerfile.recorder) as an OCI container, non-root, read-only, all capabilities dropped.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, ImageChops
 
+from lucid_devstack import images, kubelet_podman
 from lucid_devstack.operator_proc import OperatorProcess
 from lucid_devstack.stack import Stack, venv_bin
 from lucid_recorder.sealing.keys import KeyPairFiles, keygen
@@ -65,6 +67,10 @@ def _chunks_stored(sessions: Sessions, name: str) -> int:
 def test_record_stop_verify_and_play(recorder_operator, sessions: Sessions, tmp_path: Path):
     stack = sessions.stack
     manifest, keys = _start_recording(sessions, "real", "e2e-recordings", 2, tmp_path / "keys")
+    (pod,) = sessions.pods("real")
+    recorder = pod["status"]["containerStatuses"][0]
+    assert recorder["image"] == images.image_name("recorder")
+    assert recorder["containerID"].startswith(kubelet_podman.CONTAINER_ID_PREFIX)
 
     stack.desktop.type_text("lucid records this line exactly")
     stack.desktop.press("Return")
@@ -112,8 +118,9 @@ def test_recorder_sigkill_restarts_on_its_spool_and_verify_names_the_gap(
     before_kill = _chunks_stored(sessions, "killed")
     pod = sessions.pods("killed")[0]
     container = pod["status"]["containerStatuses"][0]
-    pgid = int(container["containerID"].removeprefix("local://"))
-    os.killpg(pgid, signal.SIGKILL)
+    # The recorder is PID 1 of its container; SIGKILL from the host, as the OOM killer would.
+    name = container["containerID"].removeprefix(kubelet_podman.CONTAINER_ID_PREFIX)
+    os.kill(kubelet_podman.main_pid(name), signal.SIGKILL)
     wait_for(lambda: sessions.pods("killed")[0]["status"]["containerStatuses"][0]
              .get("restartCount", 0) >= 1, 60, "the kubelet to restart the recorder")
     sessions.wait_phase("killed", "Recording", timeout=90)

@@ -1,4 +1,5 @@
-"""The local kubelet runs pods as processes the way a kubelet would, through the real API."""
+"""The local kubelet runs pods as processes (process mode) the way a kubelet would, through the
+real API; tests/stack/test_kubelet_containers.py covers the container mode."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ class Cluster:
     def pod(self, name: str) -> client.V1Pod:
         pod = self.core.read_namespaced_pod(name, NAMESPACE)
         for status in pod.status.container_statuses or []:
-            if status.container_id:
+            if (status.container_id or "").startswith("local://"):
                 self.pgids.add(int(status.container_id.removeprefix("local://")))
         return pod
 
@@ -134,7 +135,7 @@ def test_failed_pod_with_secret_env_and_volume(cluster: Cluster):
         "metadata": {"name": "greeting"},
         "stringData": {"greeting": SECRET_GREETING, "token": SECRET_TOKEN}})
     cluster.create_pod("exit-three", [{
-        "name": "main", "image": "unused",
+        "name": "main", "image": "process.local/unused",
         "command": ["sh", "-c", "echo $GREETING; echo $LITERAL; cat /etc/lucid-secret/token; "
                                 "echo; exit 3"],
         "env": [
@@ -159,7 +160,7 @@ def test_failed_pod_with_secret_env_and_volume(cluster: Cluster):
 
 
 def test_deleting_a_running_pod_stops_its_process(cluster: Cluster):
-    cluster.create_pod("sleeper", [{"name": "main", "image": "unused",
+    cluster.create_pod("sleeper", [{"name": "main", "image": "process.local/unused",
                                     "command": ["sleep", "300"]}])
     pod = cluster.wait_pod("sleeper", lambda p: p.status.phase == "Running", "Running")
     pgid = int(pod.status.container_statuses[0].container_id.removeprefix("local://"))
@@ -181,7 +182,7 @@ def test_deleting_a_running_pod_stops_its_process(cluster: Cluster):
 def test_run_as_user_and_read_only_root(cluster: Cluster):
     # The security settings the operator gives recorder pods.
     cluster.create_pod("locked-down", [{
-        "name": "main", "image": "unused",
+        "name": "main", "image": "process.local/unused",
         "command": ["sh", "-c",
                     "id -u; id -G; "
                     "if touch /lucid-rootfs-probe 2>/dev/null; then echo root-writable; "
@@ -232,7 +233,7 @@ def test_in_cluster_config_with_the_projected_token(cluster: Cluster):
         f"print('pki', os.listdir({str(cluster.control_plane.workdir / 'pki')!r}))\n"
     )
     cluster.create_pod("in-cluster", [{
-        "name": "main", "image": "unused", "command": ["python", "-c", script],
+        "name": "main", "image": "process.local/unused", "command": ["python", "-c", script],
         "env": [{"name": "POD_NAMESPACE",
                  "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}}],
     }], restartPolicy="Never")
@@ -248,7 +249,7 @@ def test_in_cluster_config_with_the_projected_token(cluster: Cluster):
 
 
 def test_on_failure_restarts_with_backoff(cluster: Cluster):
-    cluster.create_pod("crasher", [{"name": "main", "image": "unused",
+    cluster.create_pod("crasher", [{"name": "main", "image": "process.local/unused",
                                     "command": ["sh", "-c", "echo crashing; exit 1"],
                                     "terminationMessagePolicy": "FallbackToLogsOnError"}],
                        restartPolicy="OnFailure")
@@ -265,7 +266,7 @@ def test_on_failure_restarts_with_backoff(cluster: Cluster):
 
 def test_missing_secret_is_a_config_error(cluster: Cluster):
     cluster.create_pod("no-secret", [{
-        "name": "main", "image": "unused", "command": ["sleep", "300"],
+        "name": "main", "image": "process.local/unused", "command": ["sleep", "300"],
         "env": [{"name": "X", "valueFrom": {"secretKeyRef": {"name": "absent", "key": "k"}}}],
     }])
     pod = cluster.wait_pod(
@@ -280,7 +281,7 @@ def test_missing_secret_is_a_config_error(cluster: Cluster):
 def test_readiness_probe_drives_ready(cluster: Cluster):
     port = 18000 + os.getpid() % 1000
     cluster.create_pod("web", [{
-        "name": "main", "image": "unused",
+        "name": "main", "image": "process.local/unused",
         "command": ["sh", "-c", f"sleep 2; exec python -m http.server {port} --bind 127.0.0.1"],
         "ports": [{"name": "http", "containerPort": port}],
         "readinessProbe": {"httpGet": {"path": "/", "port": "http"}, "periodSeconds": 1},
@@ -294,7 +295,7 @@ def test_readiness_probe_drives_ready(cluster: Cluster):
 
 
 def test_node_selector_mismatch_is_unschedulable(cluster: Cluster):
-    cluster.create_pod("elsewhere", [{"name": "main", "image": "unused",
+    cluster.create_pod("elsewhere", [{"name": "main", "image": "process.local/unused",
                                       "command": ["sleep", "1"]}],
                        nodeSelector={"disktype": "ssd"})
     pod = cluster.wait_pod(
@@ -313,7 +314,7 @@ def test_spec_values_are_never_run_as_shell(cluster: Cluster, tmp_path: Path):
     mount_path = f"{parent}/it's $(touch {relative}) `touch {relative}`"
     try:
         cluster.create_pod("hostile", [{
-            "name": "main", "image": "unused",
+            "name": "main", "image": "process.local/unused",
             "command": ["sh", "-c", 'printf "%s\\n" "$HOSTILE"; touch "$MOUNT/written"'],
             "env": [{"name": "HOSTILE", "value": hostile},
                     {"name": "MOUNT", "value": mount_path}],
@@ -341,7 +342,7 @@ def test_config_maps_downward_api_env_from_and_two_containers(cluster: Cluster):
         "spec": {
             "restartPolicy": "Never",
             "containers": [{
-                "name": "main", "image": "unused", "command": ["sh", "-c", show],
+                "name": "main", "image": "process.local/unused", "command": ["sh", "-c", show],
                 "envFrom": [{"configMapRef": {"name": "settings"}, "prefix": "CFG_"}],
                 "env": [
                     {"name": "MODE", "valueFrom": {"configMapKeyRef": {
@@ -355,7 +356,8 @@ def test_config_maps_downward_api_env_from_and_two_containers(cluster: Cluster):
                 "volumeMounts": [{"name": "cfg", "mountPath": "/cfg", "readOnly": True},
                                  {"name": "info", "mountPath": "/info"}],
             }, {
-                "name": "side", "image": "unused", "command": ["sh", "-c", "echo side-ran"],
+                "name": "side", "image": "process.local/unused",
+                "command": ["sh", "-c", "echo side-ran"],
             }],
             "volumes": [
                 {"name": "cfg", "configMap": {"name": "settings",
@@ -378,9 +380,9 @@ def test_config_maps_downward_api_env_from_and_two_containers(cluster: Cluster):
 
 
 def test_init_containers_fail_the_pod_clearly(cluster: Cluster):
-    cluster.create_pod("with-init", [{"name": "main", "image": "unused",
+    cluster.create_pod("with-init", [{"name": "main", "image": "process.local/unused",
                                       "command": ["sleep", "1"]}],
-                       initContainers=[{"name": "init", "image": "unused",
+                       initContainers=[{"name": "init", "image": "process.local/unused",
                                         "command": ["true"]}])
     pod = cluster.wait_pod("with-init", lambda p: p.status.phase == "Failed", "Failed")
     assert pod.status.reason == "UnsupportedByLocalKubelet"
@@ -389,7 +391,7 @@ def test_init_containers_fail_the_pod_clearly(cluster: Cluster):
 
 def test_sigkilled_kubelet_leaves_nothing_and_never_reruns_a_pod(cluster: Cluster):
     # Last in the module: it restarts the kubelet.
-    cluster.create_pod("survivor", [{"name": "main", "image": "unused",
+    cluster.create_pod("survivor", [{"name": "main", "image": "process.local/unused",
                                      "command": ["sleep", "300"]}])
     pod = cluster.wait_pod("survivor", lambda p: p.status.phase == "Running", "Running")
     pgid = int(pod.status.container_statuses[0].container_id.removeprefix("local://"))

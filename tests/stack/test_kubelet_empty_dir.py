@@ -46,7 +46,7 @@ def _mounts_below(directory: Path) -> list[str]:
 def test_size_limited_empty_dir_is_a_tmpfs_that_fills_and_goes_with_the_pod(
         cluster: Cluster):  # noqa: F811 - the imported fixture
     cluster.create_pod("limited", [{
-        "name": "main", "image": "unused", "command": ["sh", "-c", SCRIPT],
+        "name": "main", "image": "process.local/unused", "command": ["sh", "-c", SCRIPT],
         "volumeMounts": [{"name": "limited", "mountPath": "/limited"},
                          {"name": "plain", "mountPath": "/plain"}],
     }], restartPolicy="OnFailure", terminationGracePeriodSeconds=1,
