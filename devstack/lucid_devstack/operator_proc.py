@@ -7,6 +7,7 @@ as a host process (an image under process.local/).
 
 from __future__ import annotations
 
+import os
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,14 @@ STANDIN_RECORDER = "python,-m,lucid_devstack.standin_recorder"
 STANDIN_IMAGE = f"{PROCESS_IMAGE_PREFIX}lucid-standin-recorder"
 STANDIN_SETTINGS = {"LUCID_RECORDER_IMAGE": STANDIN_IMAGE,
                     "LUCID_RECORDER_COMMAND": STANDIN_RECORDER}
+# Overrides the real recorder's image for every OperatorProcess: e.g.
+# process.local/lucid-recorder runs the venv's lucid-recorder as a host process, to compare
+# the container runtime against the process mode (docs/containers.md).
+RECORDER_IMAGE_ENV = "LUCID_DEVSTACK_RECORDER_IMAGE"
+
+
+def default_recorder_image() -> str:
+    return os.environ.get(RECORDER_IMAGE_ENV) or images.image_name("recorder")
 
 
 @dataclass
@@ -44,7 +53,7 @@ class OperatorProcess:
             "LUCID_LOG_FORMAT": "json",
             "LUCID_HEALTH_PORT": str(self.health_port),
             "LUCID_METRICS_PORT": str(self.metrics_port),
-            "LUCID_RECORDER_IMAGE": images.image_name("recorder"),
+            "LUCID_RECORDER_IMAGE": default_recorder_image(),
             **self.settings,
         }
         if not env["LUCID_RECORDER_IMAGE"].startswith(PROCESS_IMAGE_PREFIX):
