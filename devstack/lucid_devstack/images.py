@@ -159,7 +159,7 @@ def ensure_rust_image() -> str:
 
 
 def _context_files(kind: str) -> list[Path]:
-    files = [REPO / f"Dockerfile.{kind}"]
+    files = [REPO / f"Dockerfile.{kind}", REPO / ".dockerignore"]
     for entry in CONTEXT[kind]:
         path = REPO / entry
         if path.is_file():
