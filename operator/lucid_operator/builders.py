@@ -110,10 +110,13 @@ def _secret_env(env_name: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": env_name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
-def _secret_volume(volume: str, secret: str, key: str) -> dict[str, Any]:
-    # Only the one key is projected: the pod never sees the rest of the Secret.
+def _secret_volume(volume: str, secret: str,
+                   keys: str | list[tuple[str, str]]) -> dict[str, Any]:
+    """A Secret volume of only the named keys ((key, file name) pairs, or one key as itself)."""
+    # Only these keys are projected: the pod never sees the rest of the Secret.
+    pairs = [(keys, keys)] if isinstance(keys, str) else keys
     return {"name": volume, "secret": {"secretName": secret, "defaultMode": 0o440,
-                                       "items": [{"key": key, "path": key}]}}
+                                       "items": [{"key": k, "path": p} for k, p in pairs]}}
 
 
 def _resources(spec: RecordingSessionSpec, settings: OperatorSettings) -> dict[str, Any]:
@@ -133,7 +136,11 @@ def _resources(spec: RecordingSessionSpec, settings: OperatorSettings) -> dict[s
 
 def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
                  settings: OperatorSettings) -> dict[str, Any]:
-    """The recorder pod. Credentials reach it only through secretKeyRef and Secret volumes."""
+    """The recorder pod. Credentials reach it only through secretKeyRef and Secret volumes.
+
+    The storage keys come in a Secret volume the kubelet keeps current, so a rotated
+    Secret reaches a running recorder; the RDP login is needed only to connect.
+    """
     target, storage = spec.target, spec.storage
     env: list[dict[str, Any]] = [
         {"name": contract.ENV_SESSION_NAME, "value": ref.name},
@@ -146,23 +153,31 @@ def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
         # kubelet would evict the pod for outgrowing the volume's sizeLimit.
         {"name": contract.ENV_SPOOL_MAX_BYTES,
          "value": str(spool_bound(quantity_bytes(settings.spool_size_limit)))},
+        {"name": contract.ENV_TERMINATION_GRACE_SECONDS,
+         "value": str(settings.termination_grace_seconds)},
+        {"name": contract.ENV_STORAGE_AUTH_WAIT_SECONDS,
+         "value": str(settings.storage_auth_wait_seconds)},
         _secret_env(contract.ENV_RDP_USERNAME, target.credentials_secret_ref.name,
                     target.credentials_secret_ref.username_key),
         _secret_env(contract.ENV_RDP_PASSWORD, target.credentials_secret_ref.name,
                     target.credentials_secret_ref.password_key),
-        _secret_env(contract.ENV_STORAGE_ACCESS_KEY, storage.credentials_secret_ref.name,
-                    storage.credentials_secret_ref.access_key_key),
-        _secret_env(contract.ENV_STORAGE_SECRET_KEY, storage.credentials_secret_ref.name,
-                    storage.credentials_secret_ref.secret_key_key),
     ]
     recipient = spec.encryption.recipient_public_key_secret_ref
+    store_ref = storage.credentials_secret_ref
     volumes: list[dict[str, Any]] = [
         {"name": "spool", "emptyDir": {"sizeLimit": settings.spool_size_limit}},
         _secret_volume("recipient", recipient.name, recipient.key),
+        # A volume, not env vars: the kubelet updates it when the Secret is rotated, and
+        # the recorder re-reads it (an env var is fixed for the life of the container).
+        _secret_volume("storage-credentials", store_ref.name, [
+            (store_ref.access_key_key, contract.STORAGE_ACCESS_KEY_FILE),
+            (store_ref.secret_key_key, contract.STORAGE_SECRET_KEY_FILE)]),
     ]
     mounts: list[dict[str, Any]] = [
         {"name": "spool", "mountPath": contract.SPOOL_DIR},
         {"name": "recipient", "mountPath": contract.RECIPIENT_KEY_DIR, "readOnly": True},
+        {"name": "storage-credentials", "mountPath": contract.STORAGE_CREDENTIALS_DIR,
+         "readOnly": True},
     ]
     if target.tls.ca_secret_ref is not None:
         ca = target.tls.ca_secret_ref

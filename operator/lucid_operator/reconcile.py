@@ -21,6 +21,8 @@ from lucid_operator import builders
 from lucid_operator.builders import SessionRef
 from lucid_operator.checks import check_reachable, check_references
 from lucid_operator.conditions import (
+    CHUNKS_NOT_UPLOADED,
+    NO_SCREEN_UPDATES,
     READY,
     RECORDER_RUNNING,
     TERMINAL_PHASES,
@@ -31,6 +33,7 @@ from lucid_operator.conditions import (
     degraded_update,
     derive_phase,
     merge_conditions,
+    ready_reason,
     retry_delay,
     rfc3339,
 )
@@ -224,14 +227,19 @@ def _observation(session: dict[str, Any], pod: PodView | None, deleted: bool = F
                  ) -> Observation:
     status = _status(session)
     pipeline = status.get("pipeline") or {}
+    capturing = pipeline.get("state") == contract.PIPELINE_CAPTURING
+    incomplete = pipeline.get("state") == contract.PIPELINE_INCOMPLETE
     return Observation(
         desired_state=(session.get("spec") or {}).get("state", "Recording"),
         deleting=bool(session["metadata"].get("deletionTimestamp")),
         previous_phase=_phase(session),
         pod=None if deleted else pod,
         pod_gone_after_start=deleted,
-        recorder_capturing=pipeline.get("state") == contract.PIPELINE_CAPTURING,
+        recorder_capturing=capturing,
         stop_reason=status.get("stopReason") or "",
+        screen=(pipeline.get("screen") or "") if capturing else "",
+        pipeline_message=pipeline.get("message") or "",
+        incomplete=(pipeline.get("message") or "recording incomplete") if incomplete else "",
     )
 
 
@@ -278,7 +286,9 @@ def finalize(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) ->
     name = _status(session).get("podName")
     pod = kube.read_pod(ref.namespace, name) if name else None
     if pod is None or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-        return []
+        # The session is about to go: this is the last chance to say what was lost.
+        latest = kube.read_session(ref.namespace, ref.name) or session
+        return last_words(latest, pod) if name else []
     deleted_at = dt.datetime.fromisoformat(
         session["metadata"]["deletionTimestamp"].replace("Z", "+00:00"))
     waited = (_now() - deleted_at).total_seconds()
@@ -291,6 +301,39 @@ def finalize(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) ->
     if not pod["metadata"].get("deletionTimestamp"):
         events = stop(kube, settings, session, "SessionDeleted")
     raise Retry(f"waiting for recorder pod {name} to flush ({waited:.0f}s so far)", 2.0, events)
+
+
+def last_words(session: dict[str, Any], pod: dict[str, Any] | None) -> list[Event]:
+    """A deleted session's recorder is done: a Warning if it did not store everything.
+
+    Its own report (status.pipeline, state Incomplete: the chunk numbers not uploaded)
+    comes first; else a pod killed or failed before it finalized; else silence, when
+    the recorder reported its final manifest.
+    """
+    pipeline = _status(session).get("pipeline") or {}
+    name = _status(session).get("podName") or "?"
+    state = pipeline.get("state")
+    ready = next((c for c in _status(session).get("conditions") or []
+                  if c.get("type") == READY), {})
+    if ready.get("reason") == CHUNKS_NOT_UPLOADED:
+        return []  # observe_pod announced it when the pod failed
+    if state == contract.PIPELINE_INCOMPLETE:
+        return [Event("Warning", CHUNKS_NOT_UPLOADED,
+                      f"recorder pod {name} stopped before storage took everything: "
+                      f"{pipeline.get('message') or 'no message'}")]
+    if state == contract.PIPELINE_FINALIZED:
+        return []
+    view = PodView.from_pod(pod) if pod is not None else None
+    if view is not None and view.exit_code not in (None, 0):
+        words = (view.message or "").strip().splitlines()
+        return [Event("Warning", "RecordingIncomplete",
+                      f"recorder pod {name} ended with exit code {view.exit_code} before it "
+                      "wrote its final manifest; chunks still in its spool are lost"
+                      + (f"; its last words: {words[-1][:512]}" if words else ""))]
+    return [Event("Warning", "RecordingIncomplete",
+                  f"recorder pod {name} is gone and never reported its final manifest; "
+                  f"{pipeline.get('chunksStored', 0)} chunks were stored "
+                  "(lucid-seal verify shows what is missing)")]
 
 
 def observe_pod(kube: Kube, settings: OperatorSettings, pod: dict[str, Any],
@@ -318,7 +361,7 @@ def observe_pod(kube: Kube, settings: OperatorSettings, pod: dict[str, Any],
     if view.failures and view.restarts != status.get("retries"):
         extra["retries"] = view.restarts
     if view.failures > spec.retry.max_retries and phase not in TERMINAL_PHASES:
-        return _give_up(kube, session, view, spec.retry.max_retries)
+        return _give_up(kube, settings, session, view, spec.retry.max_retries)
     if phase is Phase.FAILED:
         attempt = attempt_of(session)
         if attempt < spec.retry.max_retries and status.get("phase") != Phase.STOPPING.value:
@@ -340,8 +383,12 @@ def observe_pod(kube: Kube, settings: OperatorSettings, pod: dict[str, Any],
     # stop() announces Stopping itself, with the reason.
     if new != previous and new is not None and new is not Phase.STOPPING:
         kind = "Warning" if new is Phase.FAILED else "Normal"
-        message = next((u.message for u in updates if u.type == READY), new.value)
-        events.append(Event(kind, new.value, message))
+        ready = next((u for u in updates if u.type == READY), None)
+        message = ready.message if ready is not None else new.value
+        # Chunks lost at a stop are announced by that name, once (see last_words).
+        reason = (CHUNKS_NOT_UPLOADED if ready is not None and ready.reason == CHUNKS_NOT_UPLOADED
+                  else new.value)
+        events.append(Event(kind, reason, message))
     return events
 
 
@@ -355,8 +402,19 @@ def needs_refresh(session: dict[str, Any]) -> bool:
     capturing = (_phase(session) in (Phase.PENDING, Phase.CONNECTING)
                  and pipeline.get("state") == contract.PIPELINE_CAPTURING)
     gave_up = pipeline.get("state") == contract.PIPELINE_FAILED
-    return (capturing or gave_up
+    return (capturing or gave_up or _ready_stale(session)
             or degraded_update(pipeline, status.get("conditions") or []) is not None)
+
+
+def _ready_stale(session: dict[str, Any]) -> bool:
+    """Recording, but Ready says other than the recorder's screen report calls for."""
+    status = _status(session)
+    pipeline = status.get("pipeline") or {}
+    if _phase(session) is not Phase.RECORDING or \
+            pipeline.get("state") != contract.PIPELINE_CAPTURING:
+        return False
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == READY), {})
+    return ready.get("reason") != ready_reason(pipeline)
 
 
 def refresh(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> list[Event]:
@@ -364,13 +422,15 @@ def refresh(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> 
     status = _status(session)
     pipeline = status.get("pipeline") or {}
     if pipeline.get("state") == contract.PIPELINE_FAILED:
-        return _recorder_gave_up(kube, session, pipeline.get("message") or "no message")
+        return _recorder_gave_up(kube, settings, session, pipeline.get("message") or "no message")
     events: list[Event] = []
     degraded = degraded_update(status.get("pipeline") or {}, status.get("conditions") or [])
     if degraded is not None:
         write_status(kube, ref_of(session), None, [degraded])
-        events.append(Event("Warning" if degraded.status else "Normal",
-                            "Degraded" if degraded.status else "Recovered", degraded.message))
+        reason = ((NO_SCREEN_UPDATES if degraded.reason == NO_SCREEN_UPDATES else "Degraded")
+                  if degraded.status else "Recovered")
+        events.append(Event("Warning" if degraded.status else "Normal", reason,
+                            degraded.message))
     name = status.get("podName")
     pod = kube.read_pod(session["metadata"]["namespace"], name) if name else None
     if pod is not None:
@@ -378,35 +438,48 @@ def refresh(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> 
     return events
 
 
-def _recorder_gave_up(kube: Kube, session: dict[str, Any], message: str) -> list[Event]:
+def _recorder_gave_up(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
+                      message: str) -> list[Event]:
     """The recorder hit an error a restart cannot fix (bad credentials, a malformed
-    key, a missing bucket): fail now instead of crash-looping through the retries."""
+    key, a missing bucket): fail now instead of crash-looping through the retries.
+
+    The pod still gets its grace period: a recorder that failed may have chunks to
+    flush and a manifest to finalize. The Event is posted by whichever handler made
+    the transition, once.
+    """
     ref = ref_of(session)
-    name = _status(session).get("podName")
-    if name:
-        kube.delete_pod(ref.namespace, name, 0)
     text = f"recorder cannot continue: {message}"
-    write_status(kube, ref, Phase.FAILED, [
+    previous, new = write_status(kube, ref, Phase.FAILED, [
         ConditionUpdate(RECORDER_RUNNING, False, "RecorderFailed", text),
         ConditionUpdate(READY, False, "RecorderFailed", text)],
         {"stoppedAt": rfc3339(_now())})
-    return [Event("Warning", "Failed", text)]
+    name = _status(session).get("podName")
+    if name:
+        kube.delete_pod(ref.namespace, name, settings.termination_grace_seconds)
+    return [Event("Warning", "Failed", text)] if _became_failed(previous, new) else []
 
 
-def _give_up(kube: Kube, session: dict[str, Any], pod: PodView, max_retries: int
-             ) -> list[Event]:
+def _became_failed(previous: Phase | None, new: Phase | None) -> bool:
+    return previous not in TERMINAL_PHASES and new is Phase.FAILED
+
+
+def _give_up(kube: Kube, settings: OperatorSettings, session: dict[str, Any], pod: PodView,
+             max_retries: int) -> list[Event]:
     """The recorder kept failing: stop restarting it and say why, with its last words."""
     ref = ref_of(session)
     message = (f"recorder failed {pod.failures} times (retry.maxRetries {max_retries}); "
                f"last exit code {pod.exit_code}")
     if pod.message:
         message += f": {pod.message}"
-    kube.delete_pod(ref.namespace, pod.name, 0)
-    write_status(kube, ref, Phase.FAILED, [
+    previous, new = write_status(kube, ref, Phase.FAILED, [
         ConditionUpdate(RECORDER_RUNNING, False, "RecorderFailed", message),
         ConditionUpdate(READY, False, "RecorderFailed", message)],
         # A restart the kubelet had scheduled but that never ran is not a retry.
         {"retries": min(pod.restarts, max_retries), "stoppedAt": rfc3339(_now())})
+    # Its grace period, like any stop: a run in progress flushes what it has.
+    kube.delete_pod(ref.namespace, pod.name, settings.termination_grace_seconds)
+    if not _became_failed(previous, new):
+        return []
     return [Event("Warning", "RecorderFailed", message), Event("Warning", "Failed", message)]
 
 

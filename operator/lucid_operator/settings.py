@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from lucid_operator.spool_budget import BOUND_PERCENT, check_limit, minimum_limit_text
@@ -41,11 +41,22 @@ class OperatorSettings(BaseSettings):
                     f"at least {minimum_limit_text()}.")
     termination_grace_seconds: int = Field(
         60, ge=5, le=3600,
-        description="Grace period the recorder gets to flush and write its manifest.")
+        description="Grace period the recorder gets to flush and write its manifest, on a "
+                    "stop, a deletion or a failure. It stops retrying uploads shortly before "
+                    "it ends (20 %, at most 10 s, are kept for its last words) and reports "
+                    "the chunks it could not upload. Raise it to ride out longer storage "
+                    "outages at stop time.")
     delete_timeout_seconds: int = Field(
         300, ge=10,
         description="How long a deleted session waits for its recorder to flush "
-                    "before the pod is force-removed, so deletion is never blocked forever.")
+                    "before the pod is force-removed, so deletion is never blocked forever. "
+                    "Must exceed LUCID_TERMINATION_GRACE_SECONDS.")
+    storage_auth_wait_seconds: int = Field(
+        300, ge=0, le=86400,
+        description="How long a running recorder whose storage credentials the store "
+                    "rejects keeps re-reading its mounted Secret for rotated ones (the "
+                    "spool holds the chunks meanwhile) before the session fails; a kubelet "
+                    "takes up to about two minutes to update a mounted Secret.")
     reachability_timeout_seconds: float = Field(
         3.0, gt=0, le=60, description="TCP connect timeout of the RDP target pre-check.")
     retry_backoff_seconds: float = Field(
@@ -85,6 +96,17 @@ class OperatorSettings(BaseSettings):
         None,
         description="kopf peering priority of this replica; unset picks a random one, since "
         "replicas of equal priority all pause.")
+
+    @model_validator(mode="after")
+    def _delete_outlasts_grace(self) -> Self:
+        # Otherwise a deletion force-removes the pod while the recorder still has time to
+        # flush, and its last words (the chunks it could not upload) are never written.
+        if self.delete_timeout_seconds <= self.termination_grace_seconds:
+            raise ValueError(
+                f"LUCID_DELETE_TIMEOUT_SECONDS ({self.delete_timeout_seconds}) must exceed "
+                f"LUCID_TERMINATION_GRACE_SECONDS ({self.termination_grace_seconds}); set it "
+                f"to at least {self.termination_grace_seconds + 10}")
+        return self
 
     @field_validator("spool_size_limit")
     @classmethod

@@ -201,6 +201,19 @@ class Recording(ApiModel):
             "so a shorter interval means faster seeking and larger recordings."
         ),
     )
+    screen_timeout_seconds: JsonInt = Field(
+        60,
+        ge=0,
+        le=3600,
+        description=(
+            "Seconds after connecting within which the recorder must see the remote "
+            "session's screen, not only the server's own login or error screen (what xrdp "
+            "shows for a wrong password): NLA, a logon the server confirms, or a second "
+            "full-screen paint after the server's own first one. Past it the session is "
+            "Degraded (reason NoScreenUpdates) and not Ready. An idle desktop is not "
+            "affected: it sent its first full frame at logon. 0 turns the check off."
+        ),
+    )
 
 
 class Chunking(ApiModel):

@@ -130,6 +130,21 @@ class PipelineStatus(ApiModel):
         description="The recorder's current problem in one line (e.g. a storage outage being "
         "retried); empty when healthy.",
     )
+    screen: str | None = Field(
+        None,
+        max_length=16,
+        pattern=r"^[A-Z][A-Za-z]*$",
+        description="Whether the recorder sees the remote session rather than only the "
+        "server's own login or error screen: Waiting (connected, not yet), Shown, Missing "
+        "(spec.recording.screenTimeoutSeconds passed without it: NoScreenUpdates) or "
+        "Unchecked (the check is off).",
+    )
+    unstored_chunks: str | None = Field(
+        None,
+        max_length=256,
+        description="Sequence numbers of the sealed chunks the recorder could not upload "
+        "before it had to stop, as ranges (e.g. 12-17); set with state Incomplete.",
+    )
     stages: list[StageStats] = Field(
         default_factory=list,
         max_length=16,

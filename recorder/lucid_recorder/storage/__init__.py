@@ -2,6 +2,7 @@
 
 from lucid_recorder.storage.errors import (
     BucketMissingError,
+    ChunksNotUploaded,
     SpoolDiskFull,
     SpoolError,
     SpoolFull,
@@ -11,6 +12,7 @@ from lucid_recorder.storage.errors import (
     StoragePermissionError,
     TransientStorageError,
     UploadMismatchError,
+    seq_ranges,
 )
 from lucid_recorder.storage.journal import DropRecord, SessionState
 from lucid_recorder.storage.layout import SessionLayout
@@ -28,6 +30,7 @@ from lucid_recorder.storage.uploader import (
 __all__ = [
     "BucketMissingError",
     "ChunkObjects",
+    "ChunksNotUploaded",
     "DrainResult",
     "DropRecord",
     "ObjectStore",
@@ -52,6 +55,7 @@ __all__ = [
     "publish_manifest",
     "resume",
     "retry_call",
+    "seq_ranges",
     "translate",
     "upload_pending",
 ]

@@ -17,6 +17,7 @@ from typing import TypeVar
 
 import urllib3
 from minio import Minio
+from minio.credentials.providers import Provider
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 from minio.helpers import MIN_PART_SIZE
 
@@ -97,8 +98,13 @@ def make_client(
     secure: bool,
     ca_file: Path | None = None,
     insecure_skip_verify: bool = False,
+    credentials: Provider | None = None,
 ) -> Minio:
-    """A Minio client whose every request is bounded and never retried by urllib3."""
+    """A Minio client whose every request is bounded and never retried by urllib3.
+
+    `credentials`, when given, is asked for the keys on every request (a rotated Secret
+    reaches a running recorder that way) and `access_key`/`secret_key` are ignored.
+    """
     http = urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
         retries=False,
@@ -106,6 +112,9 @@ def make_client(
         cert_reqs="CERT_NONE" if insecure_skip_verify else "CERT_REQUIRED",
         ca_certs=str(ca_file) if ca_file is not None else None,
     )
+    if credentials is not None:
+        return Minio(endpoint, credentials=credentials, secure=secure, http_client=http,
+                     cert_check=not insecure_skip_verify)
     return Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
                  http_client=http, cert_check=not insecure_skip_verify)
 

@@ -20,13 +20,19 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from lucid_recorder.sealing.keys import fingerprint
 from lucid_recorder.sealing.manifest import Manifest, build_manifest
 from lucid_recorder.sealing.sealer import ChunkInfo, Sealer
-from lucid_recorder.storage.errors import SpoolError
+from lucid_recorder.storage.errors import SpoolError, TransientStorageError
 from lucid_recorder.storage.journal import SessionState
 from lucid_recorder.storage.retry import RetryPolicy, retry_call
 from lucid_recorder.storage.spool import Spool
 from lucid_recorder.storage.store import ObjectStore
 
 OnRetry = Callable[[int, BaseException, float], None]
+Retryable = Callable[[BaseException], bool]
+Deadline = float | Callable[[], float | None] | None
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, TransientStorageError)
 
 
 @dataclass(frozen=True)
@@ -41,17 +47,19 @@ def upload_pending(
     store: ObjectStore,
     policy: RetryPolicy,
     *,
-    deadline: float | None = None,
+    deadline: Deadline = None,
     on_retry: OnRetry | None = None,
     on_uploaded: Callable[[ChunkInfo | None, float], None] | None = None,
     stop: Callable[[], bool] = lambda: False,
     sleep: Callable[[float], None] = time.sleep,
+    retryable: Retryable = _transient,
 ) -> DrainResult:
     """Upload every pending chunk, lowest seq first; each leaves the spool once acknowledged.
 
-    Transient errors are retried per `policy` until `deadline`; typed
-    permanent errors (auth, bucket, permission) propagate. `on_uploaded(info,
-    seconds)` reports each upload's latency, `stop()` is checked between chunks.
+    Errors `retryable` accepts (transient ones by default) are retried per `policy`
+    until `deadline`; typed permanent errors (auth, bucket, permission) propagate.
+    `on_uploaded(info, seconds)` reports each upload's latency, `stop()` is checked
+    between chunks.
     """
     uploaded = uploaded_bytes = 0
     pending = spool.pending()
@@ -62,7 +70,7 @@ def upload_pending(
         info = spool.info(chunk.seq)
         began = time.monotonic()
         retry_call(partial(store.put_chunk, chunk.seq, data, info), policy,
-                   deadline=deadline, on_retry=on_retry, sleep=sleep)
+                   deadline=deadline, on_retry=on_retry, sleep=sleep, retryable=retryable)
         # An unreadable header (never expected) has no journal record: the ack
         # then names what was sent.
         spool.acknowledge(chunk.seq, info.sha256 if info else hashlib.sha256(data).hexdigest())
@@ -91,9 +99,11 @@ def publish_manifest(
     policy: RetryPolicy,
     *,
     complete: bool,
-    deadline: float | None = None,
+    deadline: Deadline = None,
     on_retry: OnRetry | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    sleep: Callable[[float], None] = time.sleep,
+    retryable: Retryable = _transient,
 ) -> Manifest:
     """Write manifest.json; the final one (complete) only once every chunk is stored.
 
@@ -111,7 +121,7 @@ def publish_manifest(
         )
     manifest = manifest_of(state, recipient, complete=complete, now=now())
     retry_call(lambda: store.put_manifest(manifest), policy, deadline=deadline,
-               on_retry=on_retry)
+               on_retry=on_retry, sleep=sleep, retryable=retryable)
     if complete:
         spool.mark_finalized()
     return manifest
