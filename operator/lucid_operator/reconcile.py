@@ -402,6 +402,8 @@ def needs_refresh(session: dict[str, Any]) -> bool:
     capturing = (_phase(session) in (Phase.PENDING, Phase.CONNECTING)
                  and pipeline.get("state") == contract.PIPELINE_CAPTURING)
     gave_up = pipeline.get("state") == contract.PIPELINE_FAILED
+    if pipeline.get("state") == contract.PIPELINE_INCOMPLETE:
+        return False  # the pod's failure tells it (observe_pod, last_words)
     return (capturing or gave_up or _ready_stale(session)
             or degraded_update(pipeline, status.get("conditions") or []) is not None)
 
@@ -424,13 +426,22 @@ def refresh(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> 
     if pipeline.get("state") == contract.PIPELINE_FAILED:
         return _recorder_gave_up(kube, settings, session, pipeline.get("message") or "no message")
     events: list[Event] = []
-    degraded = degraded_update(status.get("pipeline") or {}, status.get("conditions") or [])
+    # A recorder's last words (chunks not uploaded) end the session; they are no
+    # degradation to announce, but the pod's failure is (observe_pod, last_words).
+    degraded = None if pipeline.get("state") == contract.PIPELINE_INCOMPLETE else \
+        degraded_update(pipeline, status.get("conditions") or [])
     if degraded is not None:
         write_status(kube, ref_of(session), None, [degraded])
-        reason = ((NO_SCREEN_UPDATES if degraded.reason == NO_SCREEN_UPDATES else "Degraded")
-                  if degraded.status else "Recovered")
-        events.append(Event("Warning" if degraded.status else "Normal", reason,
-                            degraded.message))
+        current = next((c for c in status.get("conditions") or []
+                        if c.get("type") == degraded.type), {})
+        # The condition follows every new message (a retry count, a countdown); an Event
+        # only marks a change of state or reason, so an outage is not a stream of Events.
+        if (current.get("status") != degraded.status_text
+                or current.get("reason") != degraded.reason):
+            reason = ((NO_SCREEN_UPDATES if degraded.reason == NO_SCREEN_UPDATES
+                       else "Degraded") if degraded.status else "Recovered")
+            events.append(Event("Warning" if degraded.status else "Normal", reason,
+                                degraded.message))
     name = status.get("podName")
     pod = kube.read_pod(session["metadata"]["namespace"], name) if name else None
     if pod is not None:

@@ -171,3 +171,18 @@ def test_finalize_posts_the_last_words_once_the_pod_is_gone():
     kube = FakeKube(session, pod=None)
     events = reconcile.finalize(kube, SETTINGS, session)  # type: ignore[arg-type]
     assert [e.reason for e in events] == [CHUNKS_NOT_UPLOADED]
+
+
+def test_degraded_is_announced_once_per_change_not_per_message():
+    first = _session(phase="Recording", pipeline={
+        "state": "Capturing", "message": "storage unavailable; retry 1 in 0.5s"})
+    kube = FakeKube(first)
+    events = reconcile.refresh(kube, SETTINGS, copy.deepcopy(first))  # type: ignore[arg-type]
+    assert [e.reason for e in events] == ["Degraded"]
+    kube.session["status"]["pipeline"]["message"] = "storage unavailable; retry 2 in 1.0s"
+    assert reconcile.refresh(kube, SETTINGS, copy.deepcopy(kube.session)) == []  # type: ignore[arg-type]
+    degraded = next(c for c in kube.session["status"]["conditions"] if c["type"] == DEGRADED)
+    assert degraded["message"] == "storage unavailable; retry 2 in 1.0s"  # kept current
+    kube.session["status"]["pipeline"]["message"] = ""
+    events = reconcile.refresh(kube, SETTINGS, copy.deepcopy(kube.session))  # type: ignore[arg-type]
+    assert [e.reason for e in events] == ["Recovered"]

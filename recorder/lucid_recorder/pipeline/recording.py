@@ -65,6 +65,9 @@ SHUTDOWN_MARGIN_SHARE = 0.2
 SHUTDOWN_MARGIN_MAX = 10.0
 # How often the screen rule's timeout is checked while nothing arrives.
 SCREEN_POLL_SECONDS = 0.5
+# While rejected credentials wait for a rotated Secret, retries come at least this often,
+# so new keys are used within seconds of the kubelet's update, not after a long backoff.
+AUTH_RETRY_SECONDS = 5.0
 
 
 def shutdown_deadline(stopped_at: float, grace_seconds: float) -> float:
@@ -129,6 +132,7 @@ class Recording:
     _stopping: threading.Event = field(default_factory=threading.Event, init=False)
     _deadline: float | None = field(default=None, init=False)
     _auth_failing_since: float | None = field(default=None, init=False)
+    _auth_retry: bool = field(default=False, init=False)
     # Recording time is nanoseconds since the session started (wall clock,
     # kept in the spool), so a restarted pod continues the same timeline.
     session_start_unix_ns: int = 0
@@ -408,6 +412,8 @@ class Recording:
 
     def _sleep(self, seconds: float) -> None:
         """A retry's wait, cut short by SIGTERM once: storage gets one more try at once."""
+        if self._auth_retry:
+            seconds = min(seconds, AUTH_RETRY_SECONDS)
         if self._stopping.is_set():
             time.sleep(seconds)
         else:
@@ -425,6 +431,7 @@ class Recording:
 
     def _retryable(self, exc: BaseException) -> bool:
         """Transient errors, and rejected credentials while a rotated Secret may come."""
+        self._auth_retry = False
         if isinstance(exc, TransientStorageError):
             return True
         if not isinstance(exc, StorageAuthError) or self.credentials is None:
@@ -432,22 +439,20 @@ class Recording:
         now = time.monotonic()
         if self._auth_failing_since is None:
             self._auth_failing_since = now
+        metrics.RETRIES.labels("storage_credentials").inc()
         try:
             changed = self.credentials.reload()
         except StorageAuthError as unreadable:
             log.warning("%s", unreadable)
             changed = False
-        if changed:
-            metrics.RETRIES.labels("storage_credentials").inc()
-            log.info("storage credentials changed in %s; retrying with them",
-                     self.credentials.source)
-            return True
-        return now - self._auth_failing_since < self.auth_wait_seconds
+        self._auth_retry = True
+        return changed or now - self._auth_failing_since < self.auth_wait_seconds
 
     def _storage_problem(self, exc: BaseException, attempt: int, delay: float) -> str:
         if isinstance(exc, StorageAuthError) and self.credentials is not None:
             since = self._auth_failing_since or time.monotonic()
             left = max(0.0, self.auth_wait_seconds - (time.monotonic() - since))
+            delay = min(delay, AUTH_RETRY_SECONDS)
             return (f"{exc}; re-reading {self.credentials.source} for rotated keys, "
                     f"retry {attempt} in {delay:.1f}s, failing in {left:.0f}s")
         return f"storage unavailable ({type(exc).__name__}); retry {attempt} in {delay:.1f}s"

@@ -13,6 +13,7 @@ The same path serves temporary credentials (STS) in a Secret that someone renews
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -24,6 +25,7 @@ from lucid_common import contract
 from lucid_recorder.storage.errors import StorageAuthError
 
 DATA_LINK = "..data"
+log = logging.getLogger("lucid.recorder.storage")
 
 
 class MountedCredentials(Provider):
@@ -90,5 +92,6 @@ class MountedCredentials(Provider):
         fresh = Credentials(access_key=access, secret_key=secret, session_token=token or None)
         if self._credentials is not None and fresh != self._credentials:
             self.reloads += 1
+            log.info("%s holds new storage credentials; using them", self.source)
         self._credentials = fresh
         self._version = version
