@@ -193,7 +193,8 @@ def test_installed_operator_records_from_the_recorder_image(release: Release,
                                f"recorder.image={json.dumps(image_values('recorder'))}",
                                "--set-json", 'recorder.command=["lucid-recorder"]',
                                "--set", "recorder.metricsPort=0",
-                               "--set", "recorder.terminationGraceSeconds=30")
+                               "--set", "recorder.terminationGraceSeconds=30",
+                               "--set", "operator.deleteTimeoutSeconds=60")
     running_operator(stack, release.namespace)
     keys = keygen(tmp_path / "keys")
     sessions.secret("auditor-helm", {"publicKey": keys.public.read_text()})

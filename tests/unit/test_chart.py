@@ -360,3 +360,11 @@ def test_schema_rejects_bad_values_naming_the_path(tmp_path: Path, values: dict[
     error = template_error(tmp_path, values)
     assert "values don't meet the specifications of the schema" in error, error
     assert message in error, error
+
+
+def test_a_delete_timeout_within_the_grace_period_is_refused_readably(tmp_path: Path):
+    error = template_error(tmp_path, {"operator": {"deleteTimeoutSeconds": 60},
+                                      "recorder": {"terminationGraceSeconds": 60}})
+    assert ("operator.deleteTimeoutSeconds (60) must exceed recorder.terminationGraceSeconds "
+            "(60)") in error, error
+    assert "set operator.deleteTimeoutSeconds to at least 70" in error, error
