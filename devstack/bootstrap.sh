@@ -38,6 +38,8 @@ if ! command -v go >/dev/null; then
 fi
 # Every command the stack runs must now be on PATH: a package that stopped shipping one
 # fails here, by name, and not in the middle of the tests.
+step "commands: checking that every command the stack runs is on PATH"
 .venv/bin/python -m lucid_devstack.host_commands
+step "go: building what is missing of kube-apiserver, kube-controller-manager, etcd, MinIO, helm"
 .venv/bin/python -m lucid_devstack.build
 step "ready"
