@@ -221,8 +221,8 @@ def report(outcome: Outcome) -> str:
         rows.append(f"  {phase.name}: {_duration(phase.seconds)}")
         if phase.name == "go builds":
             rows += [f"    {name}: {_duration(s)}" for name, s in outcome.go_steps.items()]
-    rows.append(f"  total: {_duration(outcome.total_seconds)} "
-                f"(container {_duration(outcome.total_seconds - outcome.base_seconds)})")
+    rows.append(f"  total: {_duration(outcome.total_seconds)} (clone and container: "
+                f"{_duration(outcome.total_seconds - outcome.base_seconds)})")
     rows.append(f"  bootstrap exit {outcome.bootstrap_exit}, commands found "
                 f"{outcome.commands_found} of {len(COMMANDS)}, container exit "
                 f"{outcome.exit_code}")
