@@ -1,7 +1,7 @@
 # The README's two commands: `make demo` and `make test`.
 PY := .venv/bin/python
 
-.PHONY: demo test test-all bootstrap lint crds images
+.PHONY: demo test test-all test-fresh bootstrap lint crds images
 
 bootstrap:
 	bash devstack/bootstrap.sh
@@ -17,6 +17,11 @@ test: bootstrap
 test-all: bootstrap
 	.venv/bin/ruff check .
 	.venv/bin/pytest
+
+# A fresh Debian 12 machine, proven: a container from a plain debootstrap base runs the
+# bootstrap (cold: apt, venv, Go builds) and a stack test on a clean clone of HEAD.
+test-fresh: bootstrap
+	$(PY) -m lucid_devstack.fresh
 
 lint: bootstrap
 	.venv/bin/ruff check .

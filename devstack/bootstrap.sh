@@ -18,6 +18,13 @@ if ((${#missing[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${missing[@]}"
+  # xrdp is here only for the tests' own desktops. On a machine with systemd its package
+  # enables and starts the system service: RDP logins on every interface, and a pid file
+  # that keeps every test desktop's xrdp from starting. Stop what we just installed.
+  if [[ " ${missing[*]} " == *" xrdp "* && -d /run/systemd/system ]]; then
+    step "apt: disabling the system xrdp service (the stack runs its own xrdp on 127.0.0.1)"
+    systemctl disable --now xrdp.service xrdp-sesman.service
+  fi
 fi
 
 # Python environment, rebuilt only when the dependency declarations change.
@@ -38,6 +45,8 @@ if ! command -v go >/dev/null; then
 fi
 # Every command the stack runs must now be on PATH: a package that stopped shipping one
 # fails here, by name, and not in the middle of the tests.
+step "commands: checking that every command the stack runs is on PATH"
 .venv/bin/python -m lucid_devstack.host_commands
+step "go: building what is missing of kube-apiserver, kube-controller-manager, etcd, MinIO, helm"
 .venv/bin/python -m lucid_devstack.build
 step "ready"
