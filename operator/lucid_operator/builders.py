@@ -122,6 +122,10 @@ def _resources(spec: RecordingSessionSpec, settings: OperatorSettings) -> dict[s
                      "memory": settings.recorder_memory_request},
         "limits": {"cpu": settings.recorder_cpu_limit, "memory": settings.recorder_memory_limit},
     }
+    if settings.recorder_ephemeral_storage_request:
+        resources["requests"]["ephemeral-storage"] = settings.recorder_ephemeral_storage_request
+    if settings.recorder_ephemeral_storage_limit:
+        resources["limits"]["ephemeral-storage"] = settings.recorder_ephemeral_storage_limit
     override = spec.recorder_pod.resources
     if override is not None:
         for section in ("requests", "limits"):
