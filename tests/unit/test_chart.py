@@ -36,7 +36,7 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 NEEDED = (
     {("lucid.dev", "recordingsessions", v) for v in ("get", "list", "watch", "patch")}
     | {("lucid.dev", "recordingsessions/status", v) for v in ("get", "patch")}
-    | {("", "pods", v) for v in ("get", "list", "watch", "create", "delete")}
+    | {("", "pods", v) for v in ("get", "list", "watch", "create", "patch", "delete")}
     | {("", "serviceaccounts", v) for v in ("get", "create")}
     | {(RBAC_GROUP, r, v) for r in ("roles", "rolebindings") for v in ("get", "create")}
     | {("", "secrets", "get"), ("", "events", "create")}
