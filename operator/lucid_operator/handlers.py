@@ -62,6 +62,14 @@ def stop_session(body: kopf.Body, memo: kopf.Memo, old: Any, **_: Any) -> None:
          lambda kube, settings: reconcile.stop(kube, settings, _session(body), "StoppedBySpec"))
 
 
+@kopf.on.field(*RESOURCE, field="spec.audit")
+def audit_changed(body: kopf.Body, memo: kopf.Memo, reason: kopf.Reason, **_: Any) -> None:
+    if reason == kopf.Reason.CREATE:
+        return  # start_session labels a new session, and its pod is created labelled.
+    _run("labels", body, memo,
+         lambda kube, settings: reconcile.update_audit_labels(kube, _session(body)))
+
+
 @kopf.on.delete(*RESOURCE)
 def finalize_session(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _run("finalize", body, memo,

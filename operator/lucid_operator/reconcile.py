@@ -134,6 +134,37 @@ def write_status(kube: Kube, ref: SessionRef, phase: Phase | None,
     return seen.get("previous"), seen.get("new")
 
 
+def sync_audit_labels(kube: Kube, session: dict[str, Any], spec: RecordingSessionSpec,
+                      pods: bool = True) -> list[str]:
+    """Make the session's (and, with `pods`, its pods') audit labels mirror spec.audit.
+
+    Returns what changed on the session, e.g. ["lucid.dev/project=payroll",
+    "lucid.dev/environment removed"]; an empty list when it was already in step.
+    """
+    ref = ref_of(session)
+    wanted = builders.audit_labels(spec)
+    patch = builders.label_patch(session["metadata"].get("labels") or {}, wanted)
+    if patch:
+        kube.patch_session_labels(ref.namespace, ref.name, ref.uid, patch)
+    if pods:
+        for pod in kube.list_pods(ref.namespace, f"{builders.LABEL_SESSION_UID}={ref.uid}"):
+            meta = pod["metadata"]
+            pod_patch = builders.label_patch(meta.get("labels") or {}, wanted)
+            if pod_patch:
+                kube.patch_pod_labels(ref.namespace, meta["name"], meta["uid"], pod_patch)
+    return [f"{key}={value}" if value is not None else f"{key} removed"
+            for key, value in patch.items()]
+
+
+def update_audit_labels(kube: Kube, session: dict[str, Any]) -> list[Event]:
+    """spec.audit was edited: bring the labels of the session and its pods in step."""
+    changed = sync_audit_labels(kube, session, parse_spec(session))
+    if not changed:
+        return []
+    return [Event("Normal", "AuditLabelsUpdated",
+                  f"labels of the session and its recorder pods: {', '.join(changed)}")]
+
+
 def start(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
           retry: int) -> list[Event]:
     """Create or resume a session: checks, per-session RBAC, the recorder pod."""
@@ -142,6 +173,8 @@ def start(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
         return []
     spec = parse_spec(session)
     status = _status(session)
+    # A new session has no pod yet (it is created labelled); a resumed one may have one.
+    sync_audit_labels(kube, session, spec, pods=bool(status.get("podName")))
     if spec.state.value == "Stopped" or status.get("stopReason"):
         return _resume_stop(kube, settings, session)
     if status.get("nextRetryAt"):

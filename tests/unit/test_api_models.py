@@ -195,7 +195,14 @@ BAD_SPECS: list[tuple[str, Callable[[dict[str, Any]], None], str, bool]] = [
     ("state-paused", _set("state", "Paused"), "'Recording' or 'Stopped'", True),
     ("duration-zero", _set("maxDurationSeconds", 0), "greater than or equal to 1", True),
     ("audit-newline", _set("audit.owner", "alice\nbob"), "pattern", True),
-    ("environment-not-label", _set("audit.environment", "prod env"), "pattern", True),
+    ("environment-not-label", _set("audit.environment", "prod env"),
+     "environment becomes the label lucid.dev/environment, so it must be a label value: at "
+     "most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+     True),
+    ("project-not-label", _set("audit.project", "-payroll"),
+     "project becomes the label lucid.dev/project, so it must be a label value: at most 63 "
+     "letters, digits, '-', '_' or '.', starting and ending with a letter or digit", True),
+    ("project-too-long", _set("audit.project", "p" * 64), "at most 63 characters", True),
     ("cpu-words", _set("recorderPod.resources.requests.cpu", "lots"), "not a Kubernetes", True),
     ("cpu-float", _set("recorderPod.resources.requests.cpu", 0.5), "integer or a string", True),
     ("gpu-resource", _set("recorderPod.resources.limits.gpu", "1"), "Extra inputs", False),

@@ -341,6 +341,10 @@ EXPECTED_RULES = {
         f"!has(self.nodeSelector) || self.nodeSelector.all(k, {qualified_name_cel('k')})",
     },
     ".spec.retry": {"self.backoffSeconds <= self.maxBackoffSeconds"},
+    ".spec.audit": {
+        f"!has(self.{field}) || self.{field}.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')"
+        for field in ("project", "environment")
+    },
 }
 
 

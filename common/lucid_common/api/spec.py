@@ -4,13 +4,16 @@ Field descriptions are what `kubectl explain recordingsession.spec...` prints,
 so they are written for the person filling in the manifest.
 """
 
+import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BeforeValidator, Field
 
 from lucid_common.api.base import ApiModel, CelRule
 from lucid_common.api.types import (
+    LABEL_VALUE_RULE_TEXT,
+    NONEMPTY_LABEL_VALUE_PATTERN,
     QUALIFIED_NAME_MAX_LENGTH,
     QUALIFIED_NAME_PATTERN,
     CelInt,
@@ -367,17 +370,45 @@ class Encryption(ApiModel):
     )
 
 
+# The operator mirrors these audit fields into labels of the session and its recorder
+# pods, so `kubectl get rsess -l lucid.dev/project=payroll` finds a project's sessions.
+# The owner is free text (a person, an e-mail address), not a label value: not mirrored.
+AUDIT_LABELS: Final = {"project": "lucid.dev/project", "environment": "lucid.dev/environment"}
+
+
+def _audit_label_rule(field: str) -> CelRule:
+    # A CEL rule rather than a schema pattern: the apiserver prints its message, where a
+    # pattern would only print the regular expression.
+    return CelRule(
+        rule=f"!has(self.{field}) || self.{field}.matches('{NONEMPTY_LABEL_VALUE_PATTERN}')",
+        message=f"{field} becomes the label {AUDIT_LABELS[field]}, so it must be a label "
+                f"value: {LABEL_VALUE_RULE_TEXT}",
+        check=lambda m: getattr(m, field) is None
+        or re.fullmatch(NONEMPTY_LABEL_VALUE_PATTERN, getattr(m, field)) is not None,
+        field_path=f".{field}",
+        reason="FieldValueInvalid",
+    )
+
+
 class Audit(ApiModel):
     """Who the recording is for. Stored with the recording; not used to make decisions."""
+
+    cel_rules = (_audit_label_rule("project"), _audit_label_rule("environment"))
 
     owner: SingleLine | None = Field(
         None, min_length=1, description="Person or team accountable for the session."
     )
-    project: LabelValue | None = Field(
-        None, min_length=1, description="Project the session belongs to (a label value)."
+    project: str | None = Field(
+        None, min_length=1, max_length=63,
+        description="Project the session belongs to. The operator copies it into the label "
+                    f"{AUDIT_LABELS['project']} of the session and its recorder pods, so it "
+                    f"must be a label value: {LABEL_VALUE_RULE_TEXT}.",
     )
-    environment: LabelValue | None = Field(
-        None, min_length=1, description="Environment of the target, e.g. prod (a label value)."
+    environment: str | None = Field(
+        None, min_length=1, max_length=63,
+        description="Environment of the target, e.g. prod. The operator copies it into the "
+                    f"label {AUDIT_LABELS['environment']} of the session and its recorder "
+                    f"pods, so it must be a label value: {LABEL_VALUE_RULE_TEXT}.",
     )
 
 

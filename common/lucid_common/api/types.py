@@ -58,7 +58,11 @@ def is_qualified_name(value: str) -> bool:
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 
 # Kubernetes label value: lets the operator copy the value onto pod labels.
-LABEL_VALUE_PATTERN = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
+_LABEL_VALUE = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+LABEL_VALUE_PATTERN = rf"^({_LABEL_VALUE})?$"
+NONEMPTY_LABEL_VALUE_PATTERN = rf"^{_LABEL_VALUE}$"
+LABEL_VALUE_RULE_TEXT = ("at most 63 letters, digits, '-', '_' or '.', starting and ending "
+                         "with a letter or digit")
 
 # Free text that still fits on one line of a log or an object's metadata.
 SINGLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
