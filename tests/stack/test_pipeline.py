@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from lucid_common.api import RecordingSessionSpec
 from lucid_devstack.stack import Stack
 from lucid_recorder import format as fmt
 from lucid_recorder.pipeline.recording import Recording
+from lucid_recorder.pipeline.stages import STAGE_NAMES
 from lucid_recorder.rdp import events as ev
 from lucid_recorder.sealing.keys import keygen, read_private_key, read_public_key
 from lucid_recorder.sealing.manifest import SessionIdentity
@@ -112,7 +114,16 @@ def test_round_trip_frames_equal_what_was_captured(stack: Stack, tmp_path: Path)
     assert final["state"] == "Finalized"
     assert final["chunksStored"] == len(store.chunk_seqs())
     assert final["bytesStored"] > 0
-    assert {s["name"] for s in final["stages"]} == {"capture", "compress", "encrypt", "store"}
+    stages = {s["name"]: s for s in final["stages"]}
+    assert list(stages) == list(STAGE_NAMES)
+    # The store stage counts what reached the bucket, as bytesStored does.
+    assert stages["store"]["bytesOut"] == final["bytesStored"]
+    assert stages["store"]["bytesIn"] == stages["encrypt"]["bytesOut"] > 0
+    assert stages["store"]["items"] == final["chunksStored"]
+    # The metrics' stage label names the same stages as the status.
+    labelled = {sample.labels["stage"] for family in REGISTRY.collect()
+                if family.name == "lucid_recorder_stage_bytes" for sample in family.samples}
+    assert labelled == set(STAGE_NAMES)
 
 
 def test_minio_outage_loses_nothing(stack: Stack, tmp_path: Path):

@@ -93,8 +93,9 @@ def cmd_info(args: argparse.Namespace) -> int:
           f"({text.offset(s.start_ns)} .. {text.offset(s.end_ns)})")
     print(f"desktop     {s.width}x{s.height}"
           + "".join(f", {w}x{h} at {text.offset(t)}" for t, w, h in s.resizes))
-    print(f"segments    {s.segments}, {text.size(s.segment_bytes)} "
-          f"(stored {text.size(s.stored_bytes)})")
+    # Segments here are decrypted and decompressed: what they occupied in the bucket
+    # (sealed) is only known to the store; `lucid-seal verify` reads it there.
+    print(f"segments    {s.segments}, {text.size(s.segment_bytes)} decrypted")
     print(f"updates     {s.updates} ({s.rectangles} rectangles, "
           f"{text.size(s.pixel_bytes)} of pixels), {s.keyframes} keyframes")
     print(f"pointer     {s.pointer_moves} positions, {s.pointer_shapes} shapes")
