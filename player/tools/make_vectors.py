@@ -68,7 +68,7 @@ from lucid_recorder.player.synthetic import SyntheticDesktop
 from lucid_recorder.player.timeline import Recording
 from lucid_recorder.sealing import keys as keys_module
 from lucid_recorder.sealing import sealer as sealer_module
-from lucid_recorder.sealing.compression import Codec, compress
+from lucid_recorder.sealing.compression import Codec, Compressed, compress
 from lucid_recorder.sealing.manifest import Manifest, SessionIdentity, build_manifest
 from lucid_recorder.sealing.sealer import ChunkInfo, SealedChunk, Sealer
 from lucid_recorder.sealing.verify import VerifyReport, decrypt_segments, verify
@@ -79,6 +79,11 @@ START_UNIX_NS = 1_795_000_000 * NS
 SESSION = SessionIdentity(namespace="audit", name="vector",
                           uid="7d3f1c2e-0a5b-4c6d-9e8f-101112131415")
 STARTED_AT = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+
+
+# `lucid-seal keygen --passphrase-from-env` writes this format (PBES2, AES-256-CBC).
+ENCRYPTED_KEY = Path("keys/auditor-passphrase.pem")
+PASSPHRASE = "correct horse battery staple"
 
 
 def sha(data: bytes | bytearray | memoryview) -> str:
@@ -434,6 +439,10 @@ def sealed_sessions(segments: list[bytes], out: Path) -> dict[str, Any]:
     keys_dir.mkdir(parents=True)
     (keys_dir / "auditor.pem").write_bytes(pem(auditor))
     (keys_dir / "stranger.pem").write_bytes(pem(stranger))
+    # Encrypted with a random salt and IV: the one file --check compares by content.
+    (keys_dir / ENCRYPTED_KEY.name).write_bytes(auditor.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(PASSPHRASE.encode())))
 
     good, sealer = seal_all(segments, auditor, SESSION.uid, "good")
     infos = [c.info for c in good]
@@ -452,6 +461,12 @@ def sealed_sessions(segments: list[bytes], out: Path) -> dict[str, Any]:
     # The same data key (same seeded draws) sealing chunk 2 after a made-up predecessor.
     rechained, _ = seal_all(segments[2:], auditor, SESSION.uid, "good", first_seq=2,
                             prev=hashlib.sha256(b"not chunk 1").digest())
+    # Authentic (sealed under the session's key, chained after chunk 0) yet not zstd.
+    with deterministic_keys("good"):
+        broken_sealer = Sealer(auditor.public_key(), SESSION.uid, next_seq=1,
+                               prev_sha256=bytes.fromhex(good[0].info.sha256))
+    not_zstd = broken_sealer.seal(Compressed(Codec.ZSTD, b"\x28\xb5\x2f\xfd not really zstd",
+                                             1000), good[1].info.start_ns, good[1].info.end_ns)
     # Uncompressed chunks are large: the tiny segment is enough to cover codec none.
     raw, raw_sealer = seal_all([tiny_segment()], auditor, SESSION.uid, "raw", codec=Codec.NONE)
     theirs, their_sealer = seal_all(segments, stranger, SESSION.uid, "stranger")
@@ -478,6 +493,8 @@ def sealed_sessions(segments: list[bytes], out: Path) -> dict[str, Any]:
          {**chunks, 1: flip(chunks[1], 30)}, m_final),
         ("flipped-key", "one bit flipped in chunk 1's wrapped data key",
          {**chunks, 1: flip(chunks[1], 160)}, m_final),
+        ("corrupt-zstd", "chunk 1 authentic but its payload is not zstd",
+         {**chunks, 1: not_zstd.data}, m_final),
         ("truncated", "chunk 2 cut short", {**chunks, 2: chunks[2][:-7]}, m_final),
         ("extended", "bytes appended to chunk 0", {**chunks, 0: chunks[0] + b"\0\0"}, m_final),
         ("malformed", "chunk 1 is not a chunk", {**chunks, 1: b"hello, world"}, m_final),
@@ -534,7 +551,8 @@ def sealed_sessions(segments: list[bytes], out: Path) -> dict[str, Any]:
             entry[key_name] = {"report": report_json(report), "segments": plain}
         described.append(entry)
     return {"session": SESSION.model_dump(mode="json"), "keys": {
-        "auditor": "keys/auditor.pem", "stranger": "keys/stranger.pem"},
+        "auditor": "keys/auditor.pem", "stranger": "keys/stranger.pem",
+        "auditorEncrypted": str(ENCRYPTED_KEY), "passphrase": PASSPHRASE},
         "segmentSha256": [sha(s) for s in segments], "sessions": described}
 
 
@@ -561,6 +579,13 @@ def tree(root: Path) -> dict[str, bytes]:
             if p.is_file()}
 
 
+def _same_key(a: bytes | None, b: bytes | None) -> bool:
+    if a is None or b is None:
+        return False
+    keys = [serialization.load_pem_private_key(x, PASSPHRASE.encode()) for x in (a, b)]
+    return keys[0].private_bytes_raw() == keys[1].private_bytes_raw()  # type: ignore[union-attr]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true",
@@ -575,7 +600,8 @@ def main(argv: list[str] | None = None) -> int:
         fresh = Path(tmp) / "vectors"
         generate(fresh)
         want, have = tree(fresh), tree(args.out) if args.out.exists() else {}
-    stale = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k))
+    stale = sorted(k for k in want.keys() | have.keys() if want.get(k) != have.get(k)
+                   and not (k == str(ENCRYPTED_KEY) and _same_key(want.get(k), have.get(k))))
     if stale:
         print(f"{args.out} is stale ({len(stale)} files differ, e.g. {stale[:3]}); run "
               f"player/tools/make_vectors.py", file=sys.stderr)
