@@ -24,6 +24,16 @@ def missing_commands(commands: Mapping[str, str] = COMMANDS,
             if shutil.which(command, path=path) is None}
 
 
+def packages_needed(commands: Mapping[str, str] = COMMANDS,
+                    path: str = SEARCH_PATH) -> list[str]:
+    """Packages to install: those listed for a command that is not on `path`.
+
+    A command already there from elsewhere needs no package (npm comes with NodeSource's
+    nodejs, whose package conflicts with Debian's npm).
+    """
+    return sorted(set(missing_commands(commands, path).values()))
+
+
 def report(missing: Mapping[str, str]) -> str:
     lines = [f"  {command}  (Debian package {package})" for command, package in missing.items()]
     packages = " ".join(sorted(set(missing.values())))

@@ -1,6 +1,6 @@
 """Every external command the devstack and the tests run is installed (by the bootstrap)."""
 
-from lucid_devstack.host_commands import missing_commands, report
+from lucid_devstack.host_commands import missing_commands, packages_needed, report
 from lucid_devstack.versions import APT_PACKAGES, COMMANDS
 
 
@@ -18,3 +18,9 @@ def test_a_missing_command_is_named_with_its_package():
     text = report(missing)
     assert "vncpasswd  (Debian package tigervnc-tools)" in text
     assert "apt-get install --no-install-recommends dash tigervnc-tools" in text
+
+
+def test_only_packages_of_missing_commands_are_installed():
+    # sh is everywhere; a command that is on PATH from elsewhere needs no package.
+    assert packages_needed({"sh": "dash", "no-such-command-here": "pkg-a",
+                            "also-missing": "pkg-a"}) == ["pkg-a"]
