@@ -114,11 +114,19 @@ async function run(page, step) {
     case "check":
       await page.setChecked(step.selector, step.value ?? true);
       return {};
-    case "waitFor":
-      await page.waitForFunction(step.js, step.arg, { timeout, polling: step.polling ?? 50 });
+    case "waitFor": {
+      // A function, not a string: Playwright evaluates string predicates with eval, which
+      // the page's Content-Security-Policy (rightly) forbids.
+      const predicate = new Function("arg", `return (${step.js});`);
+      await page.waitForFunction(predicate, step.arg, { timeout, polling: step.polling ?? 50 });
       return {};
-    case "eval":
-      return { value: await page.evaluate(step.js, step.arg) };
+    }
+    case "eval": {
+      // An expression, or with "arg" a function called with it (as a Function, for the same
+      // reason as waitFor).
+      const body = "arg" in step ? `return (${step.js})(arg);` : `return (${step.js});`;
+      return { value: (await page.evaluate(new Function("arg", body), step.arg)) ?? null };
+    }
     case "text":
       return { text: await page.textContent(step.selector, { timeout }) };
     case "sleep":

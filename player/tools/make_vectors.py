@@ -560,6 +560,9 @@ def sealed_sessions(segments: list[bytes], out: Path) -> dict[str, Any]:
 
 
 def generate(out: Path) -> None:
+    # Keep the encrypted key file when it still holds the key: it differs on every run.
+    previous = out / ENCRYPTED_KEY
+    kept = previous.read_bytes() if previous.is_file() else None
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
@@ -576,6 +579,8 @@ def generate(out: Path) -> None:
     desktop = next(c for c in made if c.name == "desktop")
     (out / "sealed.json").write_text(
         json.dumps(sealed_sessions(desktop.segments, out), indent=1) + "\n")
+    if kept is not None and _same_key(kept, (out / ENCRYPTED_KEY).read_bytes()):
+        (out / ENCRYPTED_KEY).write_bytes(kept)
 
 
 def tree(root: Path) -> dict[str, bytes]:

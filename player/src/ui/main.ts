@@ -20,7 +20,11 @@ const statusLine = $<HTMLDivElement>("status");
 
 // Stretches without updates longer than this are skipped with "skip idle" (recording time).
 const IDLE_NS = 2 * NS;
-const POLL_MS = 1000;
+// How often a live session is asked for new chunks; a finished one is not polled.
+const POLL_MS = 500;
+// Following live, more than one chunk of buffered recording means the page fell behind (a
+// slow upload, a busy machine): it plays a little faster until it is one chunk behind again.
+const CATCH_UP = 1.25;
 
 const api = new Api();
 let info: SessionInfo | null = null;
@@ -33,6 +37,7 @@ let playing = false;
 let speed = 1;
 let clockT0 = 0;
 let clockW0 = 0;
+let rate = 1;
 let followLive = false;
 let waitingForData = false;
 let rendering = false;
@@ -210,13 +215,27 @@ function seekTo(target: number, user = true): void {
   wantRender = true;
 }
 
+function liveRate(): number {
+  const spans = session?.spans().filter((s) => s.state === "ok") ?? [];
+  const newest = spans[spans.length - 1];
+  if (!newest) return 1;
+  const chunk = newest.endNs! - newest.startNs!;
+  return newest.endNs! - t > chunk + 0.25 * NS ? CATCH_UP : 1;
+}
+
 function tick(): void {
   requestAnimationFrame(tick);
   if (!player || !session) return;
   const range = player.range();
   if (!range) return;
   if (playing) {
-    let target = clockT0 + (now() - clockW0) * 1e6 * speed;
+    const want = followLive ? liveRate() : 1;
+    if (want !== rate) {
+      clockT0 = t;
+      clockW0 = now();
+      rate = want;
+    }
+    let target = clockT0 + (now() - clockW0) * 1e6 * speed * rate;
     if ($<HTMLInputElement>("skipidle").checked) {
       const next = player.nextActivity(t);
       if (next !== null && next - t > IDLE_NS && target < next) {
@@ -365,6 +384,13 @@ function updateClock(): void {
       $("lag").textContent = `${waitingForData ? "waiting for the next chunk · " : ""}` +
         `${(lagMs / 1000).toFixed(1)} s behind live`;
       document.body.dataset.lagMs = String(lagMs);
+      // How old the newest verified moment is: what the recorder, the upload and the
+      // polling cost; the rest of the lag is playback catching up at 1x.
+      const edge = player!.drawableEnd();
+      if (edge !== null) {
+        document.body.dataset.edgeLagMs =
+          String(Date.now() - Number((start + BigInt(Math.round(edge))) / 1_000_000n));
+      }
     }
   } else {
     $("lag").textContent = "";
@@ -537,6 +563,9 @@ $<HTMLFormElement>("seekform").addEventListener("submit", (ev) => {
   const field = $<HTMLInputElement>("seek");
   try {
     const ns = parseTime(field.value);
+    // "Go to" shows that moment and stays there; play goes on from it.
+    if (playing) setPlaying(false);
+    followLive = false;
     seekTo(origin() + ns);
     field.setCustomValidity("");
   } catch (e) {
