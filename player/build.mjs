@@ -5,6 +5,7 @@
 //   node build.mjs            the page: player.js (one minified bundle), index.html, player.css
 //   node build.mjs --check    fail if the committed page differs from a fresh build
 //   node build.mjs --tests    test/*.test.ts -> .build/test/*.test.mjs
+//   node build.mjs --bench    tools/bench.ts -> .build/bench.mjs (decode speed)
 
 import { build } from "esbuild";
 import { mkdtempSync, readFileSync, readdirSync, rmSync, copyFileSync, mkdirSync } from "node:fs";
@@ -52,6 +53,12 @@ async function tests() {
 const arg = process.argv[2];
 if (arg === "--tests") {
   await tests();
+} else if (arg === "--bench") {
+  await build({
+    entryPoints: [join(here, "tools", "bench.ts")], bundle: true, platform: "node",
+    format: "esm", target: "node18", outfile: join(here, ".build", "bench.mjs"),
+    logLevel: "warning",
+  });
 } else if (arg === "--check") {
   const fresh = mkdtempSync(join(tmpdir(), "lucid-player-"));
   try {

@@ -138,6 +138,18 @@ describe("session and player", () => {
     assert.equal(await session.refresh(), false);
   });
 
+  it("skip idle finds the next screen update or pointer move", async () => {
+    const { session, player } = await open("good");
+    const all = session.spans().flatMap((s) => [...s.index!.activity]);
+    assert.ok(all.length > 10);
+    for (let i = 0; i + 1 < all.length; i += 5) {
+      assert.equal(player.nextActivity(all[i]!), all[i + 1]);
+    }
+    assert.equal(player.nextActivity(all[all.length - 1]!), null);
+    // The reconnect gap (3.0-3.5 s) has no activity: from inside it, the next is after it.
+    assert.ok(player.nextActivity(3.1e9)! >= 3.5e9);
+  });
+
   it("the default arrow is the reference's", () => {
     const want = readJson<{ defaultArrow: { size: string; hotspot: string; rgba: string } }>(
       "recordings.json").defaultArrow;

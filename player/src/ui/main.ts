@@ -530,6 +530,9 @@ function refreshViews(): void {
     return li;
   }));
   if (p.walked < p.stored) setStatus(`verifying chunks: ${p.walked} of ${p.stored}…`);
+  else if (document.body.dataset.verifiedMs === undefined && p.stored) {
+    document.body.dataset.verifiedMs = (now() - keyLoadedAt).toFixed(0);
+  }
   wantRender = true;
 }
 
