@@ -21,7 +21,7 @@ const statusLine = $<HTMLDivElement>("status");
 // Stretches without updates longer than this are skipped with "skip idle" (recording time).
 const IDLE_NS = 2 * NS;
 // How often a live session is asked for new chunks; a finished one is not polled.
-const POLL_MS = 500;
+const POLL_MS = 250;
 // Following live, more than one chunk of buffered recording means the page fell behind (a
 // slow upload, a busy machine): it plays a little faster until it is one chunk behind again.
 const CATCH_UP = 1.25;
