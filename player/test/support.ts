@@ -1,6 +1,6 @@
 // Reading the Python-generated vectors (player/test/vectors, from player/tools/make_vectors.py).
 
-import { createHash } from "node:crypto";
+import { createHash, webcrypto } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -9,6 +9,12 @@ import { decompress } from "fzstd";
 import type { Framebuffer } from "../src/format/framebuffer.js";
 import { iterSegment } from "../src/format/reader.js";
 import { Framebuffer as FB } from "../src/format/framebuffer.js";
+
+// Node 18 (Debian 12's) has WebCrypto only behind a flag as a global; the page's code uses
+// the global, as browsers have it.
+if (globalThis.crypto === undefined) {
+  (globalThis as { crypto?: unknown }).crypto = webcrypto;
+}
 
 // Tests run from player/.build/test/, bundled; the vectors stay in player/test/vectors.
 const here = dirname(fileURLToPath(import.meta.url));
