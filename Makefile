@@ -11,11 +11,13 @@ demo: bootstrap
 
 test: bootstrap
 	.venv/bin/ruff check .
+	npm --prefix player test
 	.venv/bin/pytest -m "not slow"
 
 # Everything, including the long fault and load tests CI leaves out.
 test-all: bootstrap
 	.venv/bin/ruff check .
+	npm --prefix player test
 	.venv/bin/pytest
 
 # A fresh Debian 12 machine, proven: a container from a plain debootstrap base runs the

@@ -57,6 +57,14 @@ COMMANDS: dict[str, str] = {
     "podman": "podman",
     "runc": "runc",
     "debootstrap": "debootstrap",
+    # The browser player (player/): its node test suite, its build, and its browser tests,
+    # which drive Debian's Chromium with playwright-core (Playwright's own browser
+    # downloads are not used). Debian 12's nodejs is 18.19 and has no npm; a machine whose
+    # nodejs comes with npm (NodeSource's, which conflicts with Debian's npm package) keeps
+    # it: the bootstrap installs a package only when one of its commands is missing.
+    "node": "nodejs",
+    "npm": "npm",
+    "chromium": "chromium",
 }
 
 # What the bootstrap itself needs beyond the commands: `python3 -m venv` needs ensurepip,
