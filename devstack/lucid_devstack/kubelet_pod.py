@@ -236,6 +236,8 @@ class Container:
     backoff: float = BACKOFF_START
     kill_deadline: float | None = None
     log_offset: int = 0
+    # Where each run's output begins in log_path: `kubectl logs --previous` (kubelet_server).
+    run_offsets: list[int] = field(default_factory=list)
     ident: Identity | None = None
     env_input: bytes = b""
     probes: dict[str, Probe] = field(default_factory=dict)
@@ -384,6 +386,7 @@ class Container:
                     env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin"},
                     cwd="/", start_new_session=True, close_fds=True,
                 )
+                self.run_offsets.append(self.log_offset)
         except OSError as exc:
             self._start_failed(f"starting the wrapper: {exc}", now, deleting)
             return
