@@ -111,6 +111,12 @@ def walk_through(stack: Stack) -> None:
         say(f"recording for {RECORD_SECONDS}s while typing into the desktop")
         stack.desktop.run_workload(RECORD_SECONDS)
         print(stack.kubectl("get", "rsess", "-n", NAMESPACE, "-o", "wide").stdout)
+        say("kubectl get rsess -l lucid.dev/project=lucid (spec.audit, mirrored into labels)")
+        print(stack.kubectl("get", "rsess", "-A", "-l", "lucid.dev/project=lucid").stdout)
+        pod = stack.kubectl("get", "rsess", "demo", "-n", NAMESPACE,
+                            "-o", "jsonpath={.status.podName}").stdout
+        say(f"kubectl logs {pod} --tail=5")
+        print(stack.kubectl("logs", pod, "-n", NAMESPACE, "--tail=5").stdout)
 
         say("stopping through the spec (spec.state: Stopped)")
         stack.kubectl("patch", "rsess", "demo", "-n", NAMESPACE, "--type=merge",

@@ -240,6 +240,8 @@ class Container:
     backoff: float = BACKOFF_START
     kill_deadline: float | None = None
     log_offset: int = 0
+    # Where each run's output begins in log_path: `kubectl logs --previous` (kubelet_server).
+    run_offsets: list[int] = field(default_factory=list)
     ident: Identity | None = None
     env_input: bytes = b""
     probes: dict[str, Probe] = field(default_factory=dict)
@@ -473,6 +475,7 @@ class Container:
     def _running(self, now: float, ident: Identity) -> None:
         ctx = self.worker.ctx
         assert self.popen is not None
+        self.run_offsets.append(self.log_offset)
         self.pgid = self.popen.pid
         record_pid(ctx.pids_dir, self.pid_key, self.pgid)
         self.ident = ident
