@@ -27,6 +27,7 @@ from lucid_common.api.types import (
     is_qualified_name,
     json_int,
     qualified_name_cel,
+    quantity_value,
 )
 
 MiB = 1024 * 1024
@@ -399,8 +400,38 @@ class ResourceList(ApiModel):
     )
 
 
+def _request_within_limit(resource: str, attribute: str) -> CelRule:
+    # CEL names a property with a hyphen "__dash__"; fieldPath takes the bracket form.
+    cel = resource.replace("-", "__dash__")
+    path = f"['{resource}']" if "-" in resource else f".{resource}"
+
+    def check(m: "Resources") -> bool:
+        request = getattr(m.requests, attribute, None) if m.requests else None
+        limit = getattr(m.limits, attribute, None) if m.limits else None
+        return request is None or limit is None or \
+            quantity_value(request) <= quantity_value(limit)
+
+    return CelRule(
+        rule=f"!has(self.requests) || !has(self.limits) || !has(self.requests.{cel})"
+             f" || !has(self.limits.{cel})"
+             f" || !quantity(string(self.requests.{cel}))"
+             f".isGreaterThan(quantity(string(self.limits.{cel})))",
+        message=f"requests.{resource} must not exceed limits.{resource}: Kubernetes refuses "
+                "a pod whose request is above its limit",
+        check=check,
+        field_path=f".requests{path}",
+        reason="FieldValueInvalid",
+    )
+
+
 class Resources(ApiModel):
     """Compute resources of the recorder container."""
+
+    cel_rules = (
+        _request_within_limit("cpu", "cpu"),
+        _request_within_limit("memory", "memory"),
+        _request_within_limit("ephemeral-storage", "ephemeral_storage"),
+    )
 
     requests: ResourceList | None = Field(
         None, description="Resources reserved for the recorder container."
