@@ -401,9 +401,8 @@ class ResourceList(ApiModel):
 
 
 def _request_within_limit(resource: str, attribute: str) -> CelRule:
-    # CEL names a property with a hyphen "__dash__"; fieldPath takes the bracket form.
+    # CEL names a property with a hyphen "__dash__".
     cel = resource.replace("-", "__dash__")
-    path = f"['{resource}']" if "-" in resource else f".{resource}"
 
     def check(m: "Resources") -> bool:
         request = getattr(m.requests, attribute, None) if m.requests else None
@@ -419,7 +418,7 @@ def _request_within_limit(resource: str, attribute: str) -> CelRule:
         message=f"requests.{resource} must not exceed limits.{resource}: Kubernetes refuses "
                 "a pod whose request is above its limit",
         check=check,
-        field_path=f".requests{path}",
+        field_path=".requests",
         reason="FieldValueInvalid",
     )
 
