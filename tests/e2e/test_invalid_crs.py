@@ -504,6 +504,33 @@ def test_storage_and_encryption_are_immutable(sessions: Sessions, field: str,
     assert f"spec.{field}" in done.stderr
 
 
+@pytest.mark.parametrize(("resource", "wanted", "limit"), [
+    ("cpu", 2, "500m"),
+    ("memory", "4Gi", "512Mi"),
+    ("ephemeral-storage", "2Gi", "1500M"),
+])
+def test_requests_above_limits_are_rejected_readably(sessions: Sessions, resource: str,
+                                                     wanted: Any, limit: str) -> None:
+    # Kubernetes would refuse the recorder pod; the CRD says so when the session is applied.
+    manifest = sessions.manifest("greedy")
+    manifest["spec"]["recorderPod"] = {"resources": {"requests": {resource: wanted},
+                                                     "limits": {resource: limit}}}
+    done = sessions.stack.kubectl("apply", "-f", "-", input_text=yaml.safe_dump(manifest),
+                                  check=False)
+    assert done.returncode != 0, done.stdout
+    assert (f"requests.{resource} must not exceed limits.{resource}: Kubernetes refuses a pod "
+            "whose request is above its limit") in done.stderr, done.stderr
+    assert "spec.recorderPod.resources.requests" in done.stderr, done.stderr
+    assert sessions.get("greedy") is None
+    errors = pydantic_errors(manifest["spec"])
+    assert errors is not None and any(loc[:2] == ("recorderPod", "resources") for loc in errors)
+    # Equal is what Kubernetes allows (a Guaranteed pod).
+    manifest["spec"]["recorderPod"]["resources"]["limits"][resource] = wanted
+    assert dry_run_create(sessions.api, sessions.namespace,
+                          document(sessions.namespace, manifest["spec"])).accepted
+    assert pydantic_errors(manifest["spec"]) is None
+
+
 def test_operator_rejects_what_the_schema_cannot_know_and_keeps_going(
         operator: OperatorProcess, sessions: Sessions, base: dict[str, Any]) -> None:
     # A handful of real creates of broken documents: refused, nothing stored.
@@ -532,6 +559,10 @@ def test_operator_rejects_what_the_schema_cannot_know_and_keeps_going(
     assert "\n" not in ready["message"]
     assert any(e["reason"] == "PodRejected" and "cpu limit" in e["message"]
                for e in sessions.events("greedy"))
+    # A configuration no retry gets past is Degraded (Argo CD shows it so), not Pending only.
+    degraded = sessions.condition("greedy", "Degraded")
+    assert degraded["status"] == "True" and degraded["reason"] == "PodRejected", degraded
+    assert "must be less than or equal to cpu limit" in degraded["message"]
     assert sessions.pods("greedy") == []
     sessions.wait_phase("odd", "Recording", timeout=60)
     # Still alive, and still reconciling a valid session.
