@@ -260,8 +260,10 @@ def ensure_recorder(kube: Kube, settings: OperatorSettings, session: dict[str, A
     updates += config_recovered(_status(session).get("conditions") or [], ["PodRejected"])
     write_status(kube, ref, phase, updates, extra)
     if created:
+        replacing = f", replacing {current}" if replace and current else ""
         return [Event("Normal", "RecorderCreated",
-                      f"created recorder pod {pod['metadata']['name']} (attempt {attempt})")]
+                      f"created recorder pod {pod['metadata']['name']}{replacing} "
+                      f"(retries so far: {attempt})")]
     return [Event("Normal", "RecorderAdopted",
                   f"adopted existing recorder pod {pod['metadata']['name']}")]
 
