@@ -518,6 +518,7 @@ def test_requests_above_limits_are_rejected_readably(sessions: Sessions, resourc
     done = sessions.stack.kubectl("apply", "-f", "-", input_text=yaml.safe_dump(manifest),
                                   check=False)
     assert done.returncode != 0, done.stdout
+    print(done.stderr)
     assert (f"requests.{resource} must not exceed limits.{resource}: Kubernetes refuses a pod "
             "whose request is above its limit") in done.stderr, done.stderr
     assert "spec.recorderPod.resources.requests" in done.stderr, done.stderr

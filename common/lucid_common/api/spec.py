@@ -570,7 +570,9 @@ class RetryPolicy(ApiModel):
     )
 
     max_retries: JsonInt = Field(
-        3, ge=0, le=10, description="Replacement pods to start after the first one fails."
+        3, ge=0, le=10,
+        description="Restarts or replacement pods after the recorder fails or its pod is lost "
+        "(deleted, evicted); one more makes the session Failed.",
     )
     backoff_seconds: CelInt = Field(
         10,
