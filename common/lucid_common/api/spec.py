@@ -7,7 +7,7 @@ so they are written for the person filling in the manifest.
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from lucid_common.api.base import ApiModel, CelRule
 from lucid_common.api.types import (
@@ -431,6 +431,21 @@ class Resources(ApiModel):
         _request_within_limit("memory", "memory"),
         _request_within_limit("ephemeral-storage", "ephemeral_storage"),
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def no_float_quantity_in_a_comparison(cls, data: Any) -> Any:
+        # The apiserver's CEL cannot read an int-or-string holding 2.0 ("expected
+        # XIntOrString value to be either a string or integer"), so the rules above refuse
+        # it when a request and its limit are both set; say so here too, readably.
+        if isinstance(data, dict) and isinstance(data.get("requests"), dict) and \
+                isinstance(data.get("limits"), dict):
+            for resource in ("cpu", "memory", "ephemeral-storage"):
+                pair = (data["requests"].get(resource), data["limits"].get(resource))
+                if None not in pair and any(isinstance(v, float) for v in pair):
+                    raise ValueError(f"requests.{resource} and limits.{resource} must be "
+                                     "integers or strings (2 or '2', not 2.0) to be compared")
+        return data
 
     requests: ResourceList | None = Field(
         None, description="Resources reserved for the recorder container."
