@@ -8,7 +8,7 @@ import re
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from lucid_common.api.base import ApiModel, CelRule
 from lucid_common.api.types import (
@@ -30,6 +30,7 @@ from lucid_common.api.types import (
     is_qualified_name,
     json_int,
     qualified_name_cel,
+    quantity_value,
 )
 
 MiB = 1024 * 1024
@@ -430,8 +431,52 @@ class ResourceList(ApiModel):
     )
 
 
+def _request_within_limit(resource: str, attribute: str) -> CelRule:
+    # CEL names a property with a hyphen "__dash__".
+    cel = resource.replace("-", "__dash__")
+
+    def check(m: "Resources") -> bool:
+        request = getattr(m.requests, attribute, None) if m.requests else None
+        limit = getattr(m.limits, attribute, None) if m.limits else None
+        return request is None or limit is None or \
+            quantity_value(request) <= quantity_value(limit)
+
+    return CelRule(
+        rule=f"!has(self.requests) || !has(self.limits) || !has(self.requests.{cel})"
+             f" || !has(self.limits.{cel})"
+             f" || !quantity(string(self.requests.{cel}))"
+             f".isGreaterThan(quantity(string(self.limits.{cel})))",
+        message=f"requests.{resource} must not exceed limits.{resource}: Kubernetes refuses "
+                "a pod whose request is above its limit",
+        check=check,
+        field_path=".requests",
+        reason="FieldValueInvalid",
+    )
+
+
 class Resources(ApiModel):
     """Compute resources of the recorder container."""
+
+    cel_rules = (
+        _request_within_limit("cpu", "cpu"),
+        _request_within_limit("memory", "memory"),
+        _request_within_limit("ephemeral-storage", "ephemeral_storage"),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def no_float_quantity_in_a_comparison(cls, data: Any) -> Any:
+        # The apiserver's CEL cannot read an int-or-string holding 2.0 ("expected
+        # XIntOrString value to be either a string or integer"), so the rules above refuse
+        # it when a request and its limit are both set; say so here too, readably.
+        if isinstance(data, dict) and isinstance(data.get("requests"), dict) and \
+                isinstance(data.get("limits"), dict):
+            for resource in ("cpu", "memory", "ephemeral-storage"):
+                pair = (data["requests"].get(resource), data["limits"].get(resource))
+                if None not in pair and any(isinstance(v, float) for v in pair):
+                    raise ValueError(f"requests.{resource} and limits.{resource} must be "
+                                     "integers or strings (2 or '2', not 2.0) to be compared")
+        return data
 
     requests: ResourceList | None = Field(
         None, description="Resources reserved for the recorder container."
@@ -571,7 +616,9 @@ class RetryPolicy(ApiModel):
     )
 
     max_retries: JsonInt = Field(
-        3, ge=0, le=10, description="Replacement pods to start after the first one fails."
+        3, ge=0, le=10,
+        description="Restarts or replacement pods after the recorder fails or its pod is lost "
+        "(deleted, evicted); one more makes the session Failed.",
     )
     backoff_seconds: CelInt = Field(
         10,

@@ -321,7 +321,14 @@ class Recording:
 
     # -- the whole run ----------------------------------------------------------------
 
-    async def run(self, source: AsyncIterator[ev.Event], stop: asyncio.Event) -> None:
+    async def run(self, source: AsyncIterator[ev.Event], stop: asyncio.Event,
+                  finalize: Callable[[], bool] = lambda: True) -> None:
+        """Record until `stop` is set or the source ends, then store everything.
+
+        `finalize` (blocking, run in a thread) says at the end whether the recording is
+        over: True writes the final manifest; False leaves it open, every chunk stored,
+        for the next pod of the session to continue after a declared gap.
+        """
         segments: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
         compressed: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
         sealed: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
@@ -358,12 +365,19 @@ class Recording:
                     group.create_task(self._uploader(sealing_done))
             except BaseExceptionGroup as failed:
                 raise _root_cause(failed) from None
+            complete = await asyncio.to_thread(finalize)
             await asyncio.to_thread(publish_manifest, self.spool, self.store, self.recipient,
-                                    self.retry, complete=True)
-            self.state = contract.PIPELINE_FINALIZED
+                                    self.retry, complete=complete)
+            if complete:
+                self.state = contract.PIPELINE_FINALIZED
+                log.info("recording finalized: %d chunks, %s stored", self.chunks_stored,
+                         human_bytes(self.bytes_stored))
+            else:
+                self.state = contract.PIPELINE_INTERRUPTED
+                log.warning("stopped although the session still records (pod deleted or "
+                            "evicted): %d chunks, %s stored; the recording stays open for "
+                            "the next pod", self.chunks_stored, human_bytes(self.bytes_stored))
             self.report(significant=True)
-            log.info("recording finalized: %d chunks, %s stored", self.chunks_stored,
-                     human_bytes(self.bytes_stored))
         finally:
             status_stop.set()
             await status_task
