@@ -4,6 +4,9 @@ The operator's pod builder and the recorder's settings both read these, so the
 two sides cannot drift apart.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 ENV_PREFIX = "LUCID_RECORDER_"
 
 # Identity of the session the pod records (downward API / literal, no secrets).
@@ -54,3 +57,29 @@ SCREEN_WAITING = "Waiting"      # connected; the session's screen has not arrive
 SCREEN_SHOWN = "Shown"          # the session's screen arrived (or the logon was confirmed)
 SCREEN_MISSING = "Missing"      # spec.recording.screenTimeoutSeconds passed without it
 SCREEN_UNCHECKED = "Unchecked"  # the check is off (screenTimeoutSeconds: 0)
+
+# The recorder got SIGTERM although nothing asked the recording to end (its pod was deleted,
+# evicted or drained): it stored what it had and left the recording open, so the next pod
+# continues it after a declared gap instead of finding it finalized.
+PIPELINE_INTERRUPTED = "Interrupted"
+
+
+# status.phase values after which no recorder pod follows.
+ENDED_PHASES = ("Completed", "Failed")
+
+
+def stop_intended(session: Mapping[str, Any]) -> bool:
+    """Whether the session asks its recording to end: only the spec (state Stopped), the
+    operator (status.stopReason, e.g. MaxDurationReached) or deletion may.
+
+    The operator decides by it whether a recorder that exited completed the session; the
+    recorder, whether to finalize the recording on SIGTERM (also when the session has
+    ended: Failed, with its pod given the grace period).
+    """
+    spec = session.get("spec") or {}
+    metadata = session.get("metadata") or {}
+    status = session.get("status") or {}
+    # An ended session (the operator failed it, then gave its pod the grace period) gets
+    # no further pod: its recorder finalizes what it can.
+    return (spec.get("state") == "Stopped" or bool(metadata.get("deletionTimestamp"))
+            or bool(status.get("stopReason")) or status.get("phase") in ENDED_PHASES)
