@@ -17,6 +17,9 @@ from lucid_recorder.storage.errors import TransientStorageError
 
 T = TypeVar("T")
 
+# Less time than this before the deadline is not worth one more attempt.
+MIN_LAST_WAIT = 0.05
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -70,10 +73,10 @@ def retry_call(
     """Run `call` until it succeeds; non-retryable errors propagate at once.
 
     `deadline` is a `clock()` value, or a function returning the current one (None:
-    none yet), read after each failed attempt: no retry is started that would sleep past
-    it (a graceful shutdown has a grace period, which begins while a retry is under
-    way). `on_retry(attempt, error, delay)` lets the caller count retries and report
-    Degraded.
+    none yet), read after each failed attempt: a backoff that would sleep past it is cut
+    to end at it, for one last attempt there, and no retry starts after it (a graceful
+    shutdown has a grace period, which begins while a retry is under way).
+    `on_retry(attempt, error, delay)` lets the caller count retries and report Degraded.
     """
     attempt = 0
     while True:
@@ -88,9 +91,13 @@ def retry_call(
             wait = policy.delay(attempt, rand)
             limit = deadline() if callable(deadline) else deadline
             if limit is not None and clock() + wait > limit:
-                raise RetriesExhausted(
-                    f"gave up after {attempt} attempts (deadline): {exc}"
-                ) from exc
+                # The time up to the deadline is still used: one last attempt at it,
+                # rather than giving up while a backoff would overshoot it.
+                wait = limit - clock()
+                if wait < MIN_LAST_WAIT:
+                    raise RetriesExhausted(
+                        f"gave up after {attempt} attempts (deadline): {exc}"
+                    ) from exc
             if on_retry is not None:
                 on_retry(attempt, exc, wait)
             sleep(wait)
