@@ -234,7 +234,9 @@ def test_a_disabled_key_without_a_new_one_fails_once_with_its_grace(
     status = sessions.wait_phase(name, "Failed", timeout=AUTH_WAIT + 60)
     failed_after = time.monotonic() - disabled
     assert failed_after >= AUTH_WAIT - 5, failed_after
-    assert "rejected the credentials" in sessions.condition(name, "Ready")["message"]
+    ready = sessions.condition(name, "Ready")["message"]
+    assert "rejected the credentials" in ready, ready
+    assert "Secret doomed-creds held no key the store accepts in " in ready, ready
     assert status["retries"] == 0
     wait_for(lambda: sessions.pods(name) == [], GRACE + 30, "the pod to be removed")
     # The operator's delete gave the pod its grace period, never 0.

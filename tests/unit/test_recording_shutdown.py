@@ -244,3 +244,17 @@ def test_error_and_retry_counters_exist_before_anything_fails():
     for gauge in ("lucid_recorder_upload_lag_seconds", "lucid_recorder_rdp_connected",
                   "lucid_recorder_screen_shown"):
         assert f"\n{gauge} " in text, gauge
+
+
+def test_giving_up_on_rejected_credentials_says_how_long_it_waited(tmp_path: Path):
+    volume = tmp_path / "creds"
+    _secret_volume(volume, "v1", "old-key", "old-secret")
+    provider = MountedCredentials(volume, "Secret minio-creds")
+    provider.retrieve()
+    recording, _ = _recording(tmp_path, credentials=provider, auth_wait=0.0)
+    rejected = StorageAuthError("object store rejected the credentials (InvalidAccessKeyId)")
+    assert str(recording._auth_gave_up(rejected)) == str(rejected)  # it never waited
+    assert recording._retryable(rejected) is False
+    final = str(recording._auth_gave_up(rejected))
+    assert final.startswith(f"{rejected}; Secret minio-creds held no key the store accepts "
+                            "in 0s of re-reading it (storageAuthWaitSeconds 0)"), final

@@ -480,9 +480,21 @@ class Recording:
             self.set_problem("storage", self._storage_problem(exc, attempt, delay))
             self.report(significant=attempt == 1)
 
-        publish_manifest(self.spool, self.store, self.recipient, self.retry,
-                         complete=complete, deadline=self._deadline_now, on_retry=on_retry,
-                         sleep=self._sleep, retryable=self._retryable)
+        try:
+            publish_manifest(self.spool, self.store, self.recipient, self.retry,
+                             complete=complete, deadline=self._deadline_now, on_retry=on_retry,
+                             sleep=self._sleep, retryable=self._retryable)
+        except StorageAuthError as exc:
+            raise self._auth_gave_up(exc) from exc
+
+    def _auth_gave_up(self, exc: StorageAuthError) -> StorageAuthError:
+        """The last words after waiting for a rotated key in vain say how long it waited."""
+        if self.credentials is None or self._auth_failing_since is None:
+            return exc
+        waited = time.monotonic() - self._auth_failing_since
+        return StorageAuthError(f"{exc}; {self.credentials.source} held no key the store "
+                                f"accepts in {waited:.0f}s of re-reading it "
+                                f"(storageAuthWaitSeconds {self.auth_wait_seconds:g})")
 
     def _upload_blocking(self) -> int:
         def on_retry(attempt: int, exc: BaseException, delay: float) -> None:
@@ -509,6 +521,9 @@ class Recording:
                                      on_uploaded=on_uploaded, deadline=self._deadline_now,
                                      stop=self._past_deadline, sleep=self._sleep,
                                      retryable=self._retryable)
+        except StorageAuthError as exc:
+            metrics.ERRORS.labels("store").inc()
+            raise self._auth_gave_up(exc) from exc
         except Exception:
             metrics.ERRORS.labels("store").inc()
             raise
