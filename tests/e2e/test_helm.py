@@ -369,7 +369,11 @@ def test_template_passes_a_server_side_dry_run(helm: Helm, values: list[str]):
      ["networkPolicy.enabled=true needs the namespaces where sessions run",
       "set networkPolicy.rdpTargetCIDRs", "networkPolicy.storageCIDRs",
       "networkPolicy.apiServerCIDRs"]),
-], ids=["memory-request-above-limit", "cpu-request-above-limit", "network-policy-alone"])
+    (["--set", "recorder.terminationGraceSeconds=600"],
+     ["operator.deleteTimeoutSeconds (300) must exceed recorder.terminationGraceSeconds (600)",
+      "set operator.deleteTimeoutSeconds to at least 610"]),
+], ids=["memory-request-above-limit", "cpu-request-above-limit", "network-policy-alone",
+        "delete-timeout-within-grace"])
 def test_install_refuses_unworkable_values_readably(helm: Helm, sets: list[str],
                                                    expected: list[str]):
     namespace = f"lucid-refused-{uuid.uuid4().hex[:6]}"
