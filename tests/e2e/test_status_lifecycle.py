@@ -73,7 +73,8 @@ def test_a_deleted_recorder_pod_is_replaced_then_the_session_fails_with_the_trut
     assert "stopReason" not in status
     ready = sessions.condition("lost", "Ready")
     assert ready["status"] == "False" and ready["reason"] == "RecorderLost"
-    assert "lost-recorder-1 ended while spec.state is Recording" in ready["message"]
+    assert any(f"lost-recorder-1 {how} while spec.state is Recording" in ready["message"]
+               for how in ("ended", "is being deleted")), ready["message"]
     assert "retry.maxRetries is 1" in ready["message"]
     succeeded = sessions.condition("lost", "Succeeded")
     assert succeeded["status"] == "False" and succeeded["reason"] == "RecorderLost"
