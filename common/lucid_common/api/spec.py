@@ -486,7 +486,10 @@ class Resources(ApiModel):
                 isinstance(data.get("limits"), dict):
             for resource in ("cpu", "memory", "ephemeral-storage"):
                 pair = (data["requests"].get(resource), data["limits"].get(resource))
-                if None not in pair and any(isinstance(v, float) for v in pair):
+                # A fractional float is refused by the quantity type itself, with its own
+                # message; only an integral one (2.0) gets this far.
+                if None not in pair and any(isinstance(v, float) and v.is_integer()
+                                            for v in pair):
                     raise ValueError(f"requests.{resource} and limits.{resource} must be "
                                      "integers or strings (2 or '2', not 2.0) to be compared")
         return data
