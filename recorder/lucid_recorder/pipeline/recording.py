@@ -9,10 +9,12 @@ the final manifest last.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
@@ -152,7 +154,13 @@ class Recording:
             "updatesCaptured": self.updates,
             "location": {"bucket": self.store.bucket, "prefix": self.store.layout.root},
             "message": self.problem,
+            "chainHead": self.chain_head(),
         }
+        if self.sealer.signer is not None:
+            # The operator countersigns this key; the bucket writer cannot reach the status.
+            status["signingKey"] = {
+                "epoch": self.sealer.epoch,
+                "publicKey": base64.b64encode(self.sealer.signer.public_raw).decode()}
         if self.last_chunk_at is not None:
             status["lastChunkAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                   time.gmtime(self.last_chunk_at))
@@ -161,6 +169,17 @@ class Recording:
             lag = max(0.0, (self.session_ns(time.monotonic_ns()) - self.oldest_unstored_ns) / 1e9)
         status["uploadLagSeconds"] = round(lag, 3)
         return status
+
+    def chain_head(self) -> dict[str, Any]:
+        """The stored prefix: uploads go strictly in order, so it ends before the first
+        chunk still in the spool."""
+        chunks = self.spool.state.chunks
+        pending = [chunk.seq for chunk in self.spool.pending()]
+        end = min(pending) if pending else max(chunks, default=-1) + 1
+        head: dict[str, Any] = {"chunks": end}
+        if end > 0 and end - 1 in chunks:
+            head["sha256"] = chunks[end - 1].sha256
+        return head
 
     def report(self, significant: bool = False) -> None:
         self.reporter.update(self.pipeline_status(), significant)
@@ -315,7 +334,8 @@ class Recording:
             self.oldest_unstored_ns = None
         uploaded = self.chunks_stored - before
         if uploaded and self.chunks_stored % MANIFEST_EVERY < uploaded:
-            publish_manifest(self.spool, self.store, self.recipient, self.retry, complete=False)
+            publish_manifest(self.spool, self.store, self.recipient, self.retry, complete=False,
+                             sealer=self.sealer)
         self.report(significant=uploaded > 0)
         return uploaded
 
@@ -366,8 +386,9 @@ class Recording:
             except BaseExceptionGroup as failed:
                 raise _root_cause(failed) from None
             complete = await asyncio.to_thread(finalize)
-            await asyncio.to_thread(publish_manifest, self.spool, self.store, self.recipient,
-                                    self.retry, complete=complete)
+            await asyncio.to_thread(partial(publish_manifest, self.spool, self.store,
+                                            self.recipient, self.retry, complete=complete,
+                                            sealer=self.sealer))
             if complete:
                 self.state = contract.PIPELINE_FINALIZED
                 log.info("recording finalized: %d chunks, %s stored", self.chunks_stored,
