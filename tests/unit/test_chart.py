@@ -124,7 +124,13 @@ def test_helm_lint_is_clean(tmp_path: Path, values: dict[str, Any] | None):
 def test_defaults_render_a_standalone_cluster_wide_operator(tmp_path: Path):
     docs = template(tmp_path)
     assert kinds(docs) == ["ClusterRole", "ClusterRole", "ClusterRoleBinding",
-                           "ClusterRoleBinding", "Deployment", "ServiceAccount"]
+                           "ClusterRoleBinding", "Deployment", "Role", "RoleBinding",
+                           "ServiceAccount"]
+    # The Role of its own namespace: its signing key Secret and public key ConfigMap.
+    evidence = one(docs, "Role")
+    assert evidence["metadata"]["namespace"] == NAMESPACE
+    assert {"resources": ["secrets"], "resourceNames": ["lucid-operator-signing-key"],
+            "verbs": ["get"], "apiGroups": [""]} in evidence["rules"]
     deployment = one(docs, "Deployment")
     assert deployment["metadata"]["namespace"] == NAMESPACE
     spec = deployment["spec"]
@@ -220,7 +226,8 @@ def test_operator_holds_every_permission_of_the_per_session_role(tmp_path: Path)
 
 def test_watch_namespaces_bind_per_namespace_only(tmp_path: Path):
     docs = template(tmp_path, {"operator": {"watchNamespaces": ["team-a", "team-b"]}})
-    role_bindings = [d for d in docs if d["kind"] == "RoleBinding"]
+    role_bindings = [d for d in docs if d["kind"] == "RoleBinding"
+                     and d["roleRef"]["kind"] == "ClusterRole"]
     assert sorted(b["metadata"]["namespace"] for b in role_bindings) == ["team-a", "team-b"]
     for binding in role_bindings:
         assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",

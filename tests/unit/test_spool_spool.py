@@ -183,7 +183,7 @@ def test_drop_oldest_unsealed_declares_the_gap(tmp_path, recipient):
     assert not spool.drop_pending
     assert spool.state.drops[0].plaintext_bytes == 2000
     manifest = manifest_of(spool.state, recipient.public_key(), complete=False,
-                           now=spool.state.started_at)
+                           now=spool.state.started_at, sealer=sealer)
     assert [g.reason for g in manifest.gaps] == [GapReason.DATA_DROPPED]
 
 

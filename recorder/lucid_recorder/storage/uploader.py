@@ -98,13 +98,13 @@ def publish_manifest(
     deadline: float | None = None,
     on_retry: OnRetry | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
-    sealer: Sealer | None = None,
+    sealer: Sealer,
 ) -> Manifest:
     """Write manifest.json; the final one (complete) only once every chunk is stored.
 
     Intermediate manifests (complete: false) let people and a recovering
     pod see progress; they never replace a final one, since the spool
-    refuses further work once finalized.
+    refuses further work once finalized. `sealer`'s run signs it.
     """
     state = spool.state
     if state.finalized and not complete:
