@@ -350,7 +350,7 @@ def _check(args: argparse.Namespace, sink_dir: Path | None) -> int:
         (sink_dir / "verify-report.json").write_text(json.dumps(report.to_dict(), indent=1))
     if not report.ok:
         # The report may be long (or on stdout); scripts and humans get one line here.
-        first = report.problems[0]
+        first = report.headline() or report.problems[0]
         where = f"chunk {first.chunk}" if first.chunk is not None else "session"
         more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
         print(f"lucid-seal {args.command}: FAILED: [{where}] {first.code}: "

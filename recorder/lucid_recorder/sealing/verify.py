@@ -87,6 +87,16 @@ class ProblemCode(StrEnum):
     TAIL_REPLACED = "tail-replaced"  # the chain does not reach the head the operator sealed
 
 
+# What the one-line summary names first when several problems were found: the finding
+# that explains the others (a cut tail also leaves the manifest unsigned, say).
+HEADLINE_ORDER = (
+    ProblemCode.ROLLBACK, ProblemCode.SEAL_FORGED, ProblemCode.SEAL_SESSION, ProblemCode.NO_SEAL,
+    ProblemCode.FOREIGN_SESSION, ProblemCode.MANIFEST_SESSION, ProblemCode.UNCOUNTERSIGNED,
+    ProblemCode.TAIL_REPLACED, ProblemCode.TAIL_CUT, ProblemCode.MANIFEST_INVALID,
+    ProblemCode.MANIFEST_FORGED, ProblemCode.STRAY_OBJECT,
+)
+
+
 @dataclass(frozen=True)
 class Problem:
     chunk: int | None  # object sequence number the problem is about, if any
@@ -170,6 +180,13 @@ class VerifyReport:
 
     def codes(self) -> list[ProblemCode]:
         return [p.code for p in self.problems]
+
+    def headline(self) -> Problem | None:
+        """The problem a one-line summary should name."""
+        if not self.problems:
+            return None
+        rank = {code: i for i, code in enumerate(HEADLINE_ORDER)}
+        return min(self.problems, key=lambda p: rank.get(p.code, len(rank)))
 
     def identity(self) -> str:
         if self.namespace and self.name:
