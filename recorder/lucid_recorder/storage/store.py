@@ -357,7 +357,10 @@ class ObjectStore:
         Used after node loss: the new pod continues the sequence and hash chain
         after the last uploaded chunk instead of overwriting chunk 0.
         """
-        manifest = self.get_manifest()
+        try:
+            manifest = self.get_manifest()
+        except ObjectTooLargeError:
+            manifest = None  # not one the recorder wrote; the chunk headers say it all
         state = SessionState(session=self.layout.session)
         if manifest is not None:
             state.started_at = manifest.started_at
