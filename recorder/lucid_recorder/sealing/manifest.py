@@ -19,7 +19,7 @@ import datetime as dt
 import json
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -185,9 +185,12 @@ class Manifest(_Model):
     complete: bool = False
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(by_alias=True, indent=1,
-                                    exclude_none=self.format != MANIFEST_FORMAT_V1
-                                    ).encode() + b"\n"
+        if self.format == MANIFEST_FORMAT_V1:
+            # Exactly what format 1 writers wrote: its readers know no other field.
+            v1_only: Any = {"signature": True, "keys": {"__all__": {"signing_public_key"}}}
+            return self.model_dump_json(by_alias=True, indent=1, exclude=v1_only).encode() \
+                + b"\n"
+        return self.model_dump_json(by_alias=True, indent=1, exclude_none=True).encode() + b"\n"
 
     def signing_bytes(self) -> bytes:
         """What the run signs: the manifest without its signature, as canonical JSON."""

@@ -354,6 +354,7 @@ class _Walk:
         self.uid = uid
         # Who the recording must belong to: what the auditor asked for, else what the
         # manifest says (format 2 chunks carry namespace and name; format 1 only the UID).
+        self.named_by_auditor = session is not None and bool(session.namespace)
         named = session if session is not None and session.namespace else (
             manifest.session if manifest is not None else None)
         self.namespace = named.namespace if named is not None else None
@@ -592,11 +593,14 @@ class _Walk:
                          "lost, still recording) or manifest.json was deleted")
             return
         ms = m.session
-        if ms.uid != self.uid or (self.namespace is not None and (
-                ms.namespace != self.namespace or ms.name != self.name)):
+        if self.named_by_auditor and (ms.uid, ms.namespace, ms.name) != (
+                self.uid, self.namespace, self.name):
             self.problem(None, ProblemCode.MANIFEST_SESSION,
                          f"manifest belongs to session {ms.namespace}/{ms.name}/{ms.uid}, not "
                          f"{self.expected()}")
+        elif ms.uid != self.uid:
+            self.problem(None, ProblemCode.MANIFEST_SESSION,
+                         f"manifest belongs to session {ms.uid}, not {self.uid}")
         if bytes.fromhex(m.recipient_fingerprint) != self.my_fpr:
             self.problem(None, ProblemCode.WRONG_KEY,
                          self.wrong_key_message(bytes.fromhex(m.recipient_fingerprint)))
