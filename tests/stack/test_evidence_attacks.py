@@ -24,6 +24,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from minio import Minio
+from minio.retention import Retention
 
 from lucid_common.api import Seal
 from lucid_common.evidence import new_operator_key, public_pem, seal_json, sign_seal
@@ -83,6 +84,7 @@ class Genuine:
     session: SessionIdentity
     store: ObjectStore
     client: Minio
+    bucket: str = BUCKET
     operator_seals: list[Seal] = field(default_factory=list)
     manifests: list[bytes] = field(default_factory=list)  # every manifest written, in order
 
@@ -117,18 +119,19 @@ def _seal_as_operator(operator, genuine: Genuine, spool: Spool, sealer: Sealer,
     }
     seal, _ = evidence.next_seal(session, T0 + dt.timedelta(minutes=len(genuine.operator_seals)))
     signed = sign_seal(seal, operator)
-    store_seal(genuine.client, BUCKET, PREFIX, signed)
+    store_seal(genuine.client, genuine.bucket, PREFIX, signed)
     genuine.operator_seals.append(signed)
 
 
-def record(minio: MinioServer, keys, tmp_path: Path, name: str | None = None) -> Genuine:
+def record(minio: MinioServer, keys, tmp_path: Path, name: str | None = None,
+           bucket: str = BUCKET) -> Genuine:
     files, operator, _ = keys
     recipient = read_public_key(files.public)
     session = SessionIdentity(namespace="team-a", name=name or f"db-{uuid.uuid4().hex[:6]}",
                               uid=str(uuid.uuid4()))
     client = make_client(minio.endpoint, minio.access_key, minio.secret_key, secure=False)
-    store = ObjectStore(client, BUCKET, SessionLayout(PREFIX, session))
-    genuine = Genuine(session, store, client)
+    store = ObjectStore(client, bucket, SessionLayout(PREFIX, session))
+    genuine = Genuine(session, store, client, bucket)
     seq = 0
     for run in range(2):  # a recorder restart in between: two runs, two run keys
         spool = Spool(tmp_path / f"spool-{session.name}-{run}", 64 << 20, session)
@@ -147,10 +150,11 @@ def record(minio: MinioServer, keys, tmp_path: Path, name: str | None = None) ->
 
 
 def verify(minio: MinioServer, keys, session: str, measure: str, *extra: str,
-           anchor: Seal | None = None, tmp: Path | None = None) -> subprocess.CompletedProcess[str]:
+           anchor: Seal | None = None, tmp: Path | None = None,
+           bucket: str = BUCKET) -> subprocess.CompletedProcess[str]:
     files, _, operator_pem = keys
     argv = [str(venv_bin() / "lucid-seal"), "verify", "--endpoint", minio.endpoint,
-            "--bucket", BUCKET, "--prefix", PREFIX, "--no-tls", "--session", session,
+            "--bucket", bucket, "--prefix", PREFIX, "--no-tls", "--session", session,
             "--private-key", str(files.private), "--operator-key", str(operator_pem), *extra]
     if anchor is not None:
         assert tmp is not None
@@ -229,7 +233,35 @@ def test_genuine_recording_verifies_with_the_operators_countersignature(minio, k
     assert [k["countersigned"] for k in audit["signingKeys"]] == [True, True]
     assert audit["operator"]["seal"]["counter"] == 2 and audit["operator"]["seal"]["final"]
     assert audit["retention"]["until"] is None  # this bucket has no object lock
-    assert "retention:  none" in done.stdout and "verdict:    OK, countersigned" in done.stdout
+    assert "retention:  none (no object lock retention on the objects)" in done.stdout
+    assert "verdict:    OK, countersigned" in done.stdout
+
+
+def test_audit_report_reads_the_retention_of_every_object(minio, keys, tmp_path):
+    # The bucket and the retention are made here, by the test: setting retention is
+    # issue 13 item 3; this checks that the report reads it, earliest date first.
+    client = make_client(minio.endpoint, minio.access_key, minio.secret_key, secure=False)
+    client.make_bucket("evidence-locked", object_lock=True)
+    locked = "evidence-locked"
+    genuine = record(minio, keys, tmp_path, bucket=locked)
+    soon = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=30)
+    objects = list(client.list_objects(locked, prefix=genuine.store.layout.root,
+                                       recursive=True))
+    for i, obj in enumerate(objects):
+        if i == 0:
+            continue  # one object without retention: the report counts it
+        name = obj.object_name or ""
+        until = soon + dt.timedelta(days=1 if name.endswith("00000003.lrec") else 2)
+        client.set_object_retention(locked, name, Retention("GOVERNANCE", until))
+    report = tmp_path / "report.json"
+    done = verify(minio, keys, ref(genuine), "retention", "--report", str(report),
+                  bucket=locked)
+    assert done.returncode == 0, done.stdout + done.stderr
+    retention = json.loads(report.read_text())["retention"]
+    expected = (soon + dt.timedelta(days=1)).isoformat().replace("+00:00", "Z")
+    assert retention == {"mode": "GOVERNANCE", "until": expected,
+                         "objects": len(objects), "without": 1}, retention
+    assert f"retention:  GOVERNANCE until {expected}" in done.stdout
 
 
 def test_fabricated_recording_for_the_same_session(minio, keys, tmp_path):
