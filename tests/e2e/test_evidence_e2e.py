@@ -64,6 +64,18 @@ def test_real_session_is_countersigned_and_verifies_against_the_operator_key(
                           60, "a checkpoint seal with chunks")
     assert checkpoint["signingKeys"] == [run_key] and not checkpoint["final"]
 
+    # A lost pod: the replacement is a new recorder run with a key of its own, which the
+    # operator countersigns as soon as it reports it.
+    stack.kubectl("delete", "pod", "sealed-recorder-0", "-n", sessions.namespace,
+                  "--wait=false")
+    second = wait_for(lambda: (p := sessions.status("sealed").get("pipeline") or {})
+                      .get("signingKey", {}).get("epoch", 0) >= 1
+                      and p["chainHead"]["chunks"] >= pipeline["chainHead"]["chunks"] + 2
+                      and p["signingKey"], 120, "chunks from the replacement pod's run")
+    assert second["publicKey"] != run_key["publicKey"]
+    wait_for(lambda: (s := _seal(sessions, "sealed")) and len(s["signingKeys"]) == 2, 30,
+             "the second run key countersigned")
+
     sessions.apply({**manifest, "spec": {**manifest["spec"], "state": "Stopped"}})
     sessions.wait_phase("sealed", "Completed", timeout=90)
     final = wait_for(lambda: (s := _seal(sessions, "sealed")) and s["final"] and s, 60,
@@ -104,10 +116,11 @@ def test_real_session_is_countersigned_and_verifies_against_the_operator_key(
     assert audit["verdict"] == "OK, countersigned by the operator"
     assert audit["namespace"] == sessions.namespace and audit["name"] == "sealed"
     assert audit["chunksAuthentic"] == final["chunks"] and audit["formats"] == [2]
-    assert [k["publicKey"] for k in audit["signingKeys"]] == [run_key["publicKey"]]
+    assert [k["publicKey"] for k in audit["signingKeys"]] == [run_key["publicKey"],
+                                                             second["publicKey"]]
     assert all(k["countersigned"] for k in audit["signingKeys"])
+    assert [g["reason"] for g in audit["gaps"]] == ["RecorderRestart"]
     assert audit["operator"]["seal"]["counter"] == final["counter"]
     assert audit["operator"]["sealsInBucket"] >= 2  # checkpoints and the final seal
     assert "verdict:    OK, countersigned by the operator" in done.stdout
-    # The run key never left the recorder: only its public half is anywhere.
-    assert len(base64.b64decode(run_key["publicKey"])) == 32
+    assert len(base64.b64decode(run_key["publicKey"])) == 32  # a raw ed25519 public key
