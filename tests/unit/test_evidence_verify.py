@@ -224,3 +224,20 @@ def test_signed_manifest_round_trips(real):
     again = Manifest.from_json(real.manifest.to_json())
     assert again.signed_by(real.sealers[-1].signer.public_raw)
     assert not again.signed_by(real.sealers[0].signer.public_raw)
+
+
+def test_manifest_re_signed_with_a_run_key_of_the_attackers(recipient, real):
+    # Cut tail, and a final manifest whose key list names the attacker's run key for the
+    # last epoch, signed with it: the chunks still name the real run key.
+    mallory = Sealer(recipient.public_key(), SESSION.uid, epoch=1, namespace=SESSION.namespace,
+                     name=SESSION.name)
+    records = [real.sealers[0].key_record,
+               dataclasses.replace(real.sealers[1].key_record, signer=mallory.signer.public_raw)]
+    forged = build_manifest(SESSION, fingerprint(recipient.public_key()),
+                            [c.info() for c in real.manifest.chunks[:4]], records,
+                            started_at=T0, now=T0, complete=True, signer=mallory.signer, epoch=1)
+    cut = {seq: data for seq, data in real.chunks.items() if seq < 4}
+    report = verify(forged, cut, recipient, session=SESSION)
+    conflict = next(p for p in report.problems if p.code is ProblemCode.KEY_CONFLICT)
+    assert conflict.message == ("chunk 3 is signed by another run key for epoch 1 than the "
+                                "manifest names: one of them was forged"), report.lines()

@@ -10,6 +10,7 @@ and, unless told to skip damage, stops at the first problem.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -490,6 +491,11 @@ class _Walk:
         if known == header.key:
             return True
         source = "the manifest" if header.epoch in self._manifest_keys else "earlier chunks"
+        if dataclasses.replace(known, signer=header.key.signer) == header.key:
+            self.problem(obj, ProblemCode.KEY_CONFLICT,
+                         f"chunk {obj} is signed by another run key for epoch {header.epoch} "
+                         f"than {source} names: one of them was forged")
+            return False
         self.problem(obj, ProblemCode.KEY_CONFLICT,
                      f"chunk {obj} was sealed under another data key for epoch {header.epoch} "
                      f"than {source}: forged, or written by a second recorder")
