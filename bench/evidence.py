@@ -24,7 +24,7 @@ import uuid
 from pathlib import Path
 
 from lucid_common.evidence import new_operator_key, public_pem, sign_seal
-from lucid_devstack.minio import MinioServer
+from lucid_devstack.minio import MinioServer, make_bucket
 from lucid_devstack.stack import venv_bin
 from lucid_operator import evidence
 from lucid_operator.seal_store import store_seal
@@ -36,6 +36,7 @@ from lucid_recorder.storage import ObjectStore, SessionLayout, make_client
 RESULTS = Path(__file__).resolve().parent / "results" / "evidence.json"
 SESSION = SessionIdentity(namespace="bench", name="hour", uid=str(uuid.uuid4()))
 MiB = 1024 * 1024
+
 
 
 def _cpu(fn, repeat: int) -> float:
@@ -87,7 +88,7 @@ def verify_hour(workdir: Path, chunks: int = 1200) -> dict[str, float]:
     server = MinioServer(workdir / "minio").start()
     try:
         client = make_client(server.endpoint, server.access_key, server.secret_key, secure=False)
-        client.make_bucket("bench")
+        make_bucket(client, "bench")
         store = ObjectStore(client, "bench", SessionLayout("recordings", SESSION))
         sealer = Sealer(recipient, SESSION.uid, namespace=SESSION.namespace, name=SESSION.name)
         infos = []

@@ -28,7 +28,7 @@ from minio.retention import Retention
 
 from lucid_common.api import Seal
 from lucid_common.evidence import new_operator_key, public_pem, seal_json, sign_seal
-from lucid_devstack.minio import MinioServer
+from lucid_devstack.minio import MinioServer, make_bucket
 from lucid_devstack.stack import venv_bin
 from lucid_operator import evidence
 from lucid_operator.seal_store import store_seal
@@ -57,11 +57,12 @@ T0 = dt.datetime(2026, 12, 7, 9, 0, tzinfo=dt.UTC)
 MEASURED: dict[str, tuple[float, int]] = {}
 
 
+
 @pytest.fixture(scope="module")
 def minio(tmp_path_factory: pytest.TempPathFactory):
     server = MinioServer(tmp_path_factory.mktemp("minio")).start()
     client = make_client(server.endpoint, server.access_key, server.secret_key, secure=False)
-    client.make_bucket(BUCKET)
+    make_bucket(client, BUCKET)
     yield server
     server.stop()
     for name, (seconds, rss) in sorted(MEASURED.items()):
@@ -241,7 +242,7 @@ def test_audit_report_reads_the_retention_of_every_object(minio, keys, tmp_path)
     # The bucket and the retention are made here, by the test: setting retention is
     # issue 13 item 3; this checks that the report reads it, earliest date first.
     client = make_client(minio.endpoint, minio.access_key, minio.secret_key, secure=False)
-    client.make_bucket("evidence-locked", object_lock=True)
+    make_bucket(client, "evidence-locked", object_lock=True)
     locked = "evidence-locked"
     genuine = record(minio, keys, tmp_path, bucket=locked)
     soon = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=30)

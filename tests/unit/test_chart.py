@@ -166,9 +166,14 @@ def test_every_lucid_env_var_is_a_valid_operator_setting(tmp_path: Path,
         assert set(env) <= known, f"not operator settings: {set(env) - known}"
         for name in known:
             monkeypatch.delenv(name, raising=False)
+        # The downward API fills LUCID_OPERATOR_NAMESPACE in a pod; stand in for it.
+        assert env["LUCID_OPERATOR_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+        env["LUCID_OPERATOR_NAMESPACE"] = NAMESPACE
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         settings = OperatorSettings()
+        assert settings.operator_namespace == NAMESPACE
+        assert settings.signing_key_secret == "lucid-operator-signing-key"
         assert settings.recorder_command == ["lucid-recorder"]
         assert settings.health_port == 8080 and settings.metrics_port == 9090
         assert settings.standalone is (values is None)
@@ -346,7 +351,8 @@ def test_recorder_ephemeral_storage_reaches_every_recorder_pod(tmp_path: Path,
     for name in OperatorSettings.model_fields:
         monkeypatch.delenv(f"LUCID_{name.upper()}", raising=False)
     for name, value in env.items():
-        if name.startswith("LUCID_"):
+        # Values only: LUCID_OPERATOR_NAMESPACE comes from the downward API in a pod.
+        if name.startswith("LUCID_") and isinstance(value, str):
             monkeypatch.setenv(name, value)
     spec = RecordingSessionSpec.model_validate({
         "target": {"host": "rdp", "credentialsSecretRef": {"name": "rdp"}},

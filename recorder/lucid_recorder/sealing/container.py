@@ -196,15 +196,25 @@ class ChunkHeader:
 def seal(header: ChunkHeader, payload: bytes, data_key: bytes,
          sign: Callable[[bytes], bytes] | None = None) -> bytes:
     """The sealed chunk; a version 2 header needs `sign`, the run's signing function."""
+    return seal_and_hash(header, payload, data_key, sign)[0]
+
+
+def seal_and_hash(header: ChunkHeader, payload: bytes, data_key: bytes,
+                  sign: Callable[[bytes], bytes] | None = None) -> tuple[bytes, str]:
+    """The sealed chunk and its SHA-256 (hex), in one pass over the bytes: the hash the
+    run signs is the same running hash, before the signature is added."""
     if header.ciphertext_len != len(payload) + GCM_TAG_BYTES:
         raise ValueError("header ciphertext length does not match the payload")
     aad = header.encode()
     body = aad + AESGCM(data_key).encrypt(nonce(header.epoch, header.seq), payload, aad)
+    running = hashlib.sha256(body)
     if not header.signed:
-        return body
+        return body, running.hexdigest()
     if sign is None:
         raise ValueError("a version 2 chunk must be signed")
-    return body + sign(chunk_digest(body))
+    signature = sign(_CHUNK_LABEL + running.digest())
+    running.update(signature)
+    return body + signature, running.hexdigest()
 
 
 def signed_part(sealed: bytes, header: ChunkHeader) -> tuple[memoryview, bytes]:

@@ -31,7 +31,7 @@ from lucid_recorder.sealing.container import (
     MAX_SEQ,
     VERSION,
     ChunkHeader,
-    seal,
+    seal_and_hash,
 )
 from lucid_recorder.sealing.keys import KeyRecord, WrapSession, new_data_key, wrap_data_key
 
@@ -50,10 +50,10 @@ class ChunkInfo:
     dropped_before: bool = False
 
     @classmethod
-    def of(cls, header: ChunkHeader, sealed: bytes) -> ChunkInfo:
+    def of(cls, header: ChunkHeader, sealed: bytes, sha256: str | None = None) -> ChunkInfo:
         return cls(header.seq, header.epoch, header.start_ns, header.end_ns,
-                   header.plaintext_len, len(sealed), hashlib.sha256(sealed).hexdigest(),
-                   header.dropped_before)
+                   header.plaintext_len, len(sealed),
+                   sha256 or hashlib.sha256(sealed).hexdigest(), header.dropped_before)
 
 
 @dataclass(frozen=True)
@@ -156,11 +156,11 @@ class Sealer:
             raise ValueError("end_ns is before start_ns")
         header = self._header(payload.codec, FLAG_DATA_DROPPED_BEFORE if dropped_before else 0,
                               start_ns, len(payload.data), end_ns, payload.plaintext_len)
-        sealed = seal(header, payload.data, self._data_key,
-                      self.signer.sign if self.signer is not None else None)
+        sealed, sha256 = seal_and_hash(header, payload.data, self._data_key,
+                                       self.signer.sign if self.signer is not None else None)
         # Advance only once the chunk exists, so the state always describes the
         # last chunk handed out; a seq is never sealed twice either way.
-        info = ChunkInfo.of(header, sealed)
+        info = ChunkInfo.of(header, sealed, sha256)
         self.next_seq += 1
         self.prev_sha256 = bytes.fromhex(info.sha256)
         return SealedChunk(info, sealed)
