@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from minio import Minio
+from minio.error import S3Error
 
 from lucid_devstack import paths
 from lucid_devstack.proc import Proc, free_port, http_ok
@@ -57,3 +59,18 @@ class MinioServer:
     def stop(self) -> None:
         if self.proc is not None:
             self.proc.stop()
+
+
+def make_bucket(client: Minio, bucket: str, *, object_lock: bool = False,
+                timeout: float = 60.0) -> None:
+    """make_bucket, once MinIO has finished initialising: on a busy host its health check
+    answers before it does (XMinioServerNotInitialized)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            client.make_bucket(bucket, object_lock=object_lock)
+            return
+        except S3Error as exc:
+            if exc.code != "XMinioServerNotInitialized" or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)

@@ -104,6 +104,9 @@ def track_phase(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) ->
     if type != "DELETED" and reconcile.needs_refresh(_session(body)):
         _run("refresh", body, memo,
              lambda kube, settings: reconcile.refresh(kube, settings, _session(body)))
+    if type != "DELETED" and reconcile.needs_seal(_session(body), memo.settings):
+        _run("seal", body, memo, lambda kube, settings: reconcile.seal_recording(
+            kube, settings, memo.signer, _session(body)))
 
 
 @kopf.on.event("", "v1", "pods", labels={"app.kubernetes.io/managed-by": MANAGED_BY})

@@ -12,12 +12,14 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from lucid_common import contract
-from lucid_common.api import RecordingSessionSpec
-from lucid_operator import builders
+from lucid_common.api import RecordingSessionSpec, Seal
+from lucid_common.evidence import sign_seal
+from lucid_operator import builders, evidence
 from lucid_operator.builders import SessionRef
 from lucid_operator.checks import check_reachable, check_references
 from lucid_operator.conditions import (
@@ -46,6 +48,7 @@ from lucid_operator.conditions import (
     stop_reason_of,
 )
 from lucid_operator.kube import Kube
+from lucid_operator.seal_store import SealStoreError, put_seal
 from lucid_operator.settings import OperatorSettings
 from lucid_operator.spool_budget import session_spool_problem
 
@@ -719,3 +722,84 @@ def _catch_up_generation(kube: Kube, ref: SessionRef) -> None:
         return {"observedGeneration": generation}
 
     kube.update_session_status(ref.namespace, ref.name, mutate)
+
+
+# -- evidence: the operator's seals (evidence.py decides, this writes) ------------------
+
+
+def needs_seal(session: dict[str, Any], settings: OperatorSettings) -> bool:
+    return evidence.due(session, _now(), settings.seal_checkpoint_seconds) is not None
+
+
+def seal_recording(kube: Kube, settings: OperatorSettings, signer: Ed25519PrivateKey,
+                   session: dict[str, Any]) -> list[Event]:
+    """Countersign what the session's status shows, into the status, then the bucket.
+
+    The status is written first and conditionally (resourceVersion): it is the anchor,
+    and a concurrent recorder report makes the seal be recomputed, never lost. Then the
+    same seal goes into the bucket; a failure there is kept in evidence.message and
+    retried on the next event, without a new seal.
+    """
+    ref = ref_of(session)
+    interval = settings.seal_checkpoint_seconds
+    decision = evidence.due(session, _now(), interval)
+    if decision is None:
+        return []
+    events: list[Event] = []
+    made: dict[str, Any] = {}
+
+    def mutate(fresh: dict[str, Any]) -> dict[str, Any] | None:
+        if fresh["metadata"]["uid"] != ref.uid:
+            return None
+        now = _now()
+        if evidence.due(fresh, now, interval) != evidence.SEAL:
+            return None
+        unsigned, seen = evidence.next_seal(fresh, now)
+        made["seal"], made["facts"] = sign_seal(unsigned, signer), seen
+        made["evidence"] = (_status(fresh).get("evidence") or {})
+        return {"evidence": {"seal": made["seal"].to_k8s()}}
+
+    if decision == evidence.SEAL:
+        kube.update_session_status(ref.namespace, ref.name, mutate)
+        seal: Seal | None = made.get("seal")
+        if seal is None:
+            return []
+        seen: evidence.Facts = made["facts"]
+        if seen.conflict:
+            events.append(Event("Warning", "EvidenceConflict", seen.conflict))
+        if seal.final:
+            events.append(Event("Normal", "Sealed", (
+                f"operator seal #{seal.counter}: {seal.state}, {seal.chunks} chunks"
+                + (f", chain head {seal.chain_head[:16]}" if seal.chain_head else "")
+                + f", {len(seal.signing_keys)} recorder run key(s)")))
+        message = made["evidence"].get("message")
+    else:
+        seal = evidence.current_seal(session)
+        message = (_status(session).get("evidence") or {}).get("message")
+        if seal is None:
+            return []
+    return events + _store_seal(kube, session, seal, message)
+
+
+def _store_seal(kube: Kube, session: dict[str, Any], seal: Seal, message: str | None
+                ) -> list[Event]:
+    ref = ref_of(session)
+    if evidence.seal_stays_in_status(seal):
+        problem = None
+    else:
+        try:
+            put_seal(kube, ref.namespace, parse_spec(session), seal)
+            problem = None
+        except SealStoreError as exc:
+            problem = f"seal #{seal.counter} is in the status but not in the bucket: {exc}"
+    if problem == message:
+        return []
+
+    def mutate(fresh: dict[str, Any]) -> dict[str, Any] | None:
+        if fresh["metadata"]["uid"] != ref.uid:
+            return None
+        current = (_status(fresh).get("evidence") or {}).get("message")
+        return None if current == problem else {"evidence": {"message": problem}}
+
+    kube.update_session_status(ref.namespace, ref.name, mutate)
+    return [Event("Warning", "SealNotStored", problem)] if problem else []

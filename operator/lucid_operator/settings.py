@@ -85,6 +85,22 @@ class OperatorSettings(BaseSettings):
         description="How long kopf waits for its own patch to come back through the watch "
                     "before it handles a possibly stale object; a watch lagging longer "
                     "re-runs handlers (kopf settings.persistence.consistency_timeout).")
+    operator_namespace: str = Field(
+        "lucid-system",
+        description="Namespace the operator runs in (the chart sets it): holds its signing "
+                    "key Secret and the ConfigMap publishing the public key.")
+    signing_key_secret: str = Field(
+        "lucid-operator-signing-key",
+        description="Secret (key privateKey, an ed25519 PEM) with which the operator "
+                    "countersigns recordings; created with a new key when absent.")
+    public_key_configmap: str = Field(
+        "lucid-operator-public-key",
+        description="ConfigMap where the operator publishes its public key (keys publicKey, "
+                    "keyId) for `lucid-seal verify --operator-key`.")
+    seal_checkpoint_seconds: float = Field(
+        60.0, gt=0,
+        description="How often, at most, the operator countersigns a growing recording "
+                    "(a new recorder run and the end of a session are sealed at once).")
     log_format: Literal["json", "text"] = Field("json", description="Operator log format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Operator log level.")

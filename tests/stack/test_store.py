@@ -71,10 +71,12 @@ def test_chunks_and_manifest_round_trip(minio, recipient, tmp_path):
     sealer = resume(spool, store, recipient.public_key())
     for seq in range(5):
         spool.seal_into(sealer, compress(frame(seq), Codec.ZSTD, 3), seq * 10, seq * 10 + 9)
-    publish_manifest(spool, store, recipient.public_key(), FAST, complete=False)
+    publish_manifest(spool, store, recipient.public_key(), FAST,
+                     complete=False, sealer=sealer)
     result = upload_pending(spool, store, FAST)
     assert (result.uploaded, result.remaining, spool.pending()) == (5, 0, [])
-    manifest = publish_manifest(spool, store, recipient.public_key(), FAST, complete=True)
+    manifest = publish_manifest(spool, store, recipient.public_key(), FAST,
+                     complete=True, sealer=sealer)
     assert manifest.complete and manifest.totals.chunks == 5
 
     stored = store.get_manifest()
@@ -133,7 +135,8 @@ def test_minio_outage_loses_nothing(minio, recipient, tmp_path):
     assert drained.is_set()
     assert during_outage > 5, "chunks should have piled up in the spool during the outage"
     assert retries and "unreachable" in retries[0]
-    publish_manifest(spool, store, recipient.public_key(), FAST, complete=True)
+    publish_manifest(spool, store, recipient.public_key(), FAST,
+                     complete=True, sealer=sealer)
     report = verify_session(store.get_manifest(), store.chunks(), recipient)
     assert report.ok, report.lines()
     assert report.chunks_authentic == 40
@@ -158,7 +161,8 @@ def test_restart_on_same_spool_drains_first_and_declares_the_gap(minio, recipien
     upload_pending(spool, store, FAST)
     spool.seal_into(sealer, compress(frame(4), Codec.ZSTD, 3), 50, 55)
     upload_pending(spool, store, FAST)
-    publish_manifest(spool, store, recipient.public_key(), FAST, complete=True)
+    publish_manifest(spool, store, recipient.public_key(), FAST,
+                     complete=True, sealer=sealer)
     report = verify_session(store.get_manifest(), store.chunks(), recipient)
     assert report.ok, report.lines()
     gap, = report.gaps
@@ -175,7 +179,8 @@ def test_node_loss_continues_after_the_stored_chunks(minio, recipient, tmp_path)
     for seq in range(3):
         first.seal_into(sealer, compress(frame(seq), Codec.ZSTD, 3), seq * 10, seq * 10 + 5)
     upload_pending(first, store, FAST)
-    publish_manifest(first, store, recipient.public_key(), FAST, complete=False)
+    publish_manifest(first, store, recipient.public_key(), FAST,
+                     complete=False, sealer=sealer)
     first.seal_into(sealer, compress(frame(3), Codec.ZSTD, 3), 30, 35)  # lost with the node
 
     second = Spool(tmp_path / "node-b", 64 << 20, session)
@@ -183,7 +188,8 @@ def test_node_loss_continues_after_the_stored_chunks(minio, recipient, tmp_path)
     assert (sealer.epoch, sealer.next_seq) == (1, 3)
     second.seal_into(sealer, compress(frame(9), Codec.ZSTD, 3), 90, 95)
     upload_pending(second, store, FAST)
-    manifest = publish_manifest(second, store, recipient.public_key(), FAST, complete=True)
+    manifest = publish_manifest(second, store, recipient.public_key(), FAST,
+                     complete=True, sealer=sealer)
     assert manifest.started_at == first.state.started_at
     report = verify_session(store.get_manifest(), store.chunks(), recipient)
     assert report.ok, report.lines()
@@ -231,7 +237,8 @@ def test_cli_verify_and_decrypt_from_minio(minio, tmp_path, monkeypatch, capsys)
     for seq in range(3):
         spool.seal_into(sealer, compress(frame(seq), Codec.ZSTD, 3), seq, seq + 1)
     upload_pending(spool, store, FAST)
-    publish_manifest(spool, store, public, FAST, complete=True)
+    publish_manifest(spool, store, public, FAST,
+                     complete=True, sealer=sealer)
     monkeypatch.setenv(ENV_ACCESS_KEY, minio.access_key)
     monkeypatch.setenv(ENV_SECRET_KEY, minio.secret_key)
     source = ["--endpoint", minio.endpoint, "--no-tls", "--bucket", "recordings",

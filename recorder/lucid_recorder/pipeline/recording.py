@@ -12,6 +12,7 @@ upload (ChunksNotUploaded), instead of dying silently.
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import threading
 import time
@@ -195,7 +196,13 @@ class Recording:
             "location": {"bucket": self.store.bucket, "prefix": self.store.layout.root},
             "message": self.problem,
             "screen": self.screen.state,
+            "chainHead": self.chain_head(),
         }
+        if self.sealer.signer is not None:
+            # The operator countersigns this key; the bucket writer cannot reach the status.
+            status["signingKey"] = {
+                "epoch": self.sealer.epoch,
+                "publicKey": base64.b64encode(self.sealer.signer.public_raw).decode()}
         if self.last_chunk_at is not None:
             status["lastChunkAt"] = time.strftime("%Y-%m-%dT%H:%M:%SZ",
                                                   time.gmtime(self.last_chunk_at))
@@ -207,6 +214,17 @@ class Recording:
         if self.oldest_unstored_ns is None:
             return 0.0
         return max(0.0, (self.session_ns(time.monotonic_ns()) - self.oldest_unstored_ns) / 1e9)
+
+    def chain_head(self) -> dict[str, Any]:
+        """The stored prefix: uploads go strictly in order, so it ends before the first
+        chunk still in the spool."""
+        chunks = self.spool.state.chunks
+        pending = [chunk.seq for chunk in self.spool.pending()]
+        end = min(pending) if pending else max(chunks, default=-1) + 1
+        head: dict[str, Any] = {"chunks": end}
+        if end > 0 and end - 1 in chunks:
+            head["sha256"] = chunks[end - 1].sha256
+        return head
 
     def report(self, significant: bool = False) -> None:
         self.reporter.update(self.pipeline_status(), significant)
@@ -483,7 +501,7 @@ class Recording:
         try:
             publish_manifest(self.spool, self.store, self.recipient, self.retry,
                              complete=complete, deadline=self._deadline_now, on_retry=on_retry,
-                             sleep=self._sleep, retryable=self._retryable)
+                             sleep=self._sleep, retryable=self._retryable, sealer=self.sealer)
         except StorageAuthError as exc:
             raise self._auth_gave_up(exc) from exc
 

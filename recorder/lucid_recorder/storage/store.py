@@ -9,6 +9,7 @@ errors of errors.py.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import io
 from collections.abc import Callable, Iterator, Mapping
@@ -21,10 +22,13 @@ from minio.credentials.providers import Provider
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 from minio.helpers import MIN_PART_SIZE
 
+from lucid_common.api import Seal
+from lucid_common.evidence import parse_seal
+from lucid_recorder.sealing.compression import MAX_PLAINTEXT_BYTES
 from lucid_recorder.sealing.container import MAX_HEADER_BYTES, ChunkHeader
-from lucid_recorder.sealing.errors import ChunkFormatError
+from lucid_recorder.sealing.errors import ChunkFormatError, ObjectReadError
 from lucid_recorder.sealing.keys import KeyRecord
-from lucid_recorder.sealing.manifest import Manifest
+from lucid_recorder.sealing.manifest import MAX_MANIFEST_BYTES, Manifest
 from lucid_recorder.sealing.sealer import ChunkInfo
 from lucid_recorder.storage.errors import (
     BucketMissingError,
@@ -45,6 +49,12 @@ from lucid_recorder.storage.layout import (
 
 T = TypeVar("T")
 
+# No chunk the recorder writes is larger (header, payload of at most 512 MiB plus zstd's
+# worst case, tag, signature); anything larger is not read into memory.
+MAX_CHUNK_OBJECT_BYTES = MAX_PLAINTEXT_BYTES + MAX_PLAINTEXT_BYTES // 128 + (1 << 20)
+MAX_SEAL_BYTES = 256 * 1024
+MAX_SEALS = 100_000
+
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
 RECORDER_PERMISSIONS = "s3:PutObject, s3:GetObject, s3:ListBucket, s3:GetBucketLocation"
@@ -59,6 +69,17 @@ PERMANENT_CODES = frozenset({
     "InvalidBucketName", "InvalidObjectName", "KeyTooLongError", "EntityTooLarge",
     "MetadataTooLarge", "InvalidArgument", "InvalidRequest", "MethodNotAllowed",
     "NotImplemented", "InvalidStorageClass",
+})
+
+
+class ObjectTooLargeError(StorageError):
+    """An object (manifest, seal) larger than it can legitimately be: not read."""
+
+
+# What stores answer for an object without retention, or a bucket without object lock.
+RETENTION_ABSENT_CODES = frozenset({
+    "NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError",
+    "InvalidRequest", "NoSuchKey", "MethodNotAllowed", "NotImplemented",
 })
 
 
@@ -200,6 +221,8 @@ class ObjectStore:
             except S3Error as exc:
                 if exc.code == "NoSuchKey":
                     return None
+                if exc.code == "InvalidRange":
+                    return b""  # a ranged read of an empty object
                 raise
             try:
                 return response.read()
@@ -208,23 +231,95 @@ class ObjectStore:
                 response.release_conn()
         return self._call(f"reading {key}", call)
 
+    def _get_bounded(self, key: str, limit: int, what: str) -> bytes | None:
+        """The object, or None when absent; ManifestTooLarge-style StorageError past `limit`.
+
+        The read itself is capped too: a size that changes between stat and read (or a
+        store that lies about it) cannot make this hold more than `limit` + 1 bytes.
+        """
+        data = self._get(key, 0, limit + 1)
+        if data is not None and len(data) > limit:
+            size = self._call(f"inspecting {key}",
+                              lambda: self.client.stat_object(self.bucket, key)).size
+            raise ObjectTooLargeError(
+                f"{what} {key} is {size} bytes, more than the {limit} bytes it may have: "
+                "not read")
+        return data
+
     def get_manifest(self) -> Manifest | None:
-        data = self._get(self.layout.manifest_key)
+        data = self.get_manifest_bytes()
         return Manifest.from_json(data) if data is not None else None
 
     def get_manifest_bytes(self) -> bytes | None:
         """manifest.json as stored, unparsed (the browser player checks it itself)."""
-        return self._get(self.layout.manifest_key)
+        return self._get_bounded(self.layout.manifest_key, MAX_MANIFEST_BYTES, "manifest")
+
+    def seals(self) -> list[tuple[str, Seal | str]]:
+        """The operator's seal objects, by name: each parsed, or why it could not be."""
+        def call() -> list[str]:
+            objects = self.client.list_objects(self.bucket, prefix=self.layout.seals_prefix,
+                                               recursive=True)
+            names: list[str] = []
+            for o in objects:
+                names.append(o.object_name or "")
+                if len(names) > MAX_SEALS:
+                    break
+            return names
+        found: list[tuple[str, Seal | str]] = []
+        for key in self._call(f"listing {self.layout.seals_prefix}", call):
+            short = key.removeprefix(self.layout.root)
+            if self.layout.parse_seal_key(key) is None:
+                found.append((short, "not a seal name the operator writes"))
+                continue
+            try:
+                data = self._get_bounded(key, MAX_SEAL_BYTES, "seal")
+            except ObjectTooLargeError as exc:
+                found.append((short, str(exc)))
+                continue
+            if data is None:
+                continue  # deleted since the listing: the anchor check catches a rollback
+            try:
+                found.append((short, parse_seal(data)))
+            except ValueError as exc:
+                found.append((short, f"not a seal: {' '.join(str(exc).split())[:200]}"))
+        return found
+
+    def retention(self, key: str) -> tuple[str, str] | None:
+        """(mode, retain-until, RFC 3339) of the object's S3 Object Lock retention, if any."""
+        def call() -> tuple[str, str] | None:
+            try:
+                found = self.client.get_object_retention(self.bucket, key)
+            except S3Error as exc:
+                if exc.code in RETENTION_ABSENT_CODES:
+                    return None
+                raise
+            if found is None or found.retain_until_date is None:
+                return None
+            until = found.retain_until_date.astimezone(dt.UTC).isoformat()
+            return str(found.mode), until.replace("+00:00", "Z")
+        return self._call(f"reading the retention of {key}", call)
 
     def get_chunk(self, seq: int) -> bytes | None:
         return self._get(self.layout.chunk_key(seq))
 
     def chunk_seqs(self) -> list[int]:
-        def call() -> list[int]:
+        return sorted(self.chunk_listing()[0])
+
+    def chunk_listing(self) -> tuple[dict[int, int], list[str]]:
+        """({seq: size} of the chunk objects, names under chunks/ that are no chunk name)."""
+        def call() -> tuple[dict[int, int], list[str]]:
             objects = self.client.list_objects(self.bucket, prefix=self.layout.chunks_prefix,
                                                recursive=True)
-            seqs = (self.layout.parse_chunk_key(o.object_name or "") for o in objects)
-            return sorted(s for s in seqs if s is not None)
+            sizes: dict[int, int] = {}
+            stray: list[str] = []
+            for o in objects:
+                name = o.object_name or ""
+                seq = self.layout.parse_chunk_key(name)
+                if seq is None:
+                    stray.append(name.removeprefix(self.layout.root))
+                else:
+                    sizes[seq] = o.size or 0
+            return sizes, stray
         return self._call(f"listing {self.layout.chunks_prefix}", call)
 
     def chunk_sizes(self) -> list[tuple[int, int]]:
@@ -239,6 +334,12 @@ class ObjectStore:
 
     def chunks(self) -> ChunkObjects:
         return ChunkObjects(self, self.chunk_seqs())
+
+    def chunks_and_stray(self) -> tuple[ChunkObjects, list[str]]:
+        """The chunk objects (sizes known, so an over-size object is never read) and the
+        names under chunks/ that are not chunk names."""
+        sizes, stray = self.chunk_listing()
+        return ChunkObjects(self, list(sizes), sizes), stray
 
     def chunk_info(self, seq: int) -> tuple[ChunkInfo, KeyRecord]:
         """Facts about a stored chunk for recovery: from its header, read with a range GET."""
@@ -265,7 +366,10 @@ class ObjectStore:
         Used after node loss: the new pod continues the sequence and hash chain
         after the last uploaded chunk instead of overwriting chunk 0.
         """
-        manifest = self.get_manifest()
+        try:
+            manifest = self.get_manifest()
+        except ObjectTooLargeError:
+            manifest = None  # not one the recorder wrote; the chunk headers say it all
         state = SessionState(session=self.layout.session)
         if manifest is not None:
             state.started_at = manifest.started_at
@@ -297,15 +401,24 @@ def session_uids(client: Minio, bucket: str, prefix: str, namespace: str, name: 
 class ChunkObjects(Mapping[int, bytes]):
     """The session's chunk objects as a lazy mapping (seq in name -> bytes), for verify."""
 
-    def __init__(self, store: ObjectStore, seqs: list[int]) -> None:
+    def __init__(self, store: ObjectStore, seqs: list[int],
+                 sizes: Mapping[int, int] | None = None) -> None:
         self._store = store
         self._seqs = sorted(seqs)
         self._set = frozenset(seqs)
+        self._sizes = sizes or {}
 
     def __getitem__(self, seq: int) -> bytes:
+        """The object's bytes; KeyError when it vanished, ObjectReadError when unreadable."""
         if seq not in self._set:
             raise KeyError(seq)
-        data = self._store.get_chunk(seq)
+        size = self._sizes.get(seq, 0)
+        if size > MAX_CHUNK_OBJECT_BYTES:
+            raise ObjectReadError(f"it is {size} bytes, more than any chunk can be")
+        try:
+            data = self._store.get_chunk(seq)
+        except StorageError as exc:
+            raise ObjectReadError(str(exc)) from exc
         if data is None:
             raise KeyError(seq)
         return data

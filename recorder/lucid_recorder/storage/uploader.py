@@ -82,13 +82,17 @@ def upload_pending(
 
 
 def manifest_of(
-    state: SessionState, recipient: X25519PublicKey, *, complete: bool, now: dt.datetime
+    state: SessionState, recipient: X25519PublicKey, *, complete: bool, now: dt.datetime,
+    sealer: Sealer | None = None,
 ) -> Manifest:
+    """The manifest of what the spool knows; signed by `sealer`'s run when given."""
     if state.session is None:
         raise SpoolError("spool has no session record")
     return build_manifest(
         state.session, fingerprint(recipient), list(state.chunks.values()),
         state.keys.values(), started_at=state.started_at or now, now=now, complete=complete,
+        signer=sealer.signer if sealer is not None else None,
+        epoch=sealer.epoch if sealer is not None else 0,
     )
 
 
@@ -104,12 +108,13 @@ def publish_manifest(
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
     sleep: Callable[[float], None] = time.sleep,
     retryable: Retryable = _transient,
+    sealer: Sealer,
 ) -> Manifest:
     """Write manifest.json; the final one (complete) only once every chunk is stored.
 
     Intermediate manifests (complete: false) let people and a recovering
     pod see progress; they never replace a final one, since the spool
-    refuses further work once finalized.
+    refuses further work once finalized. `sealer`'s run signs it.
     """
     state = spool.state
     if state.finalized and not complete:
@@ -119,7 +124,7 @@ def publish_manifest(
             f"{len(spool.pending())} chunks are not uploaded yet; the final manifest is "
             "written last"
         )
-    manifest = manifest_of(state, recipient, complete=complete, now=now())
+    manifest = manifest_of(state, recipient, complete=complete, now=now(), sealer=sealer)
     retry_call(lambda: store.put_manifest(manifest), policy, deadline=deadline,
                on_retry=on_retry, sleep=sleep, retryable=retryable)
     if complete:
@@ -143,7 +148,9 @@ def resume(spool: Spool, store: ObjectStore | None, recipient: X25519PublicKey) 
             state = spool.state
     if state.finalized:
         raise SpoolError("session already finalized; nothing more may be recorded")
-    sealer = Sealer(recipient, spool.session.uid, epoch=state.next_epoch,
-                    next_seq=state.next_seq, prev_sha256=state.prev_sha256)
+    session = spool.session
+    sealer = Sealer(recipient, session.uid, epoch=state.next_epoch,
+                    next_seq=state.next_seq, prev_sha256=state.prev_sha256,
+                    namespace=session.namespace, name=session.name)
     spool.begin_epoch(sealer.key_record)
     return sealer
