@@ -108,7 +108,8 @@ def run(settings: RecorderSettings) -> int:
         recipient = recipient_key(spec.encryption, Path(settings.recipient_key_dir))
         store = object_store(spec.storage, identity,
                              settings.storage_access_key.get_secret_value(),
-                             settings.storage_secret_key.get_secret_value())
+                             settings.storage_secret_key.get_secret_value(),
+                             retention=spec.retention)
         store.ensure_bucket(spec.storage.create_bucket)
         spool = Spool(Path(settings.spool_dir), settings.spool_max_bytes, identity)
         sealer = resume(spool, store, recipient)

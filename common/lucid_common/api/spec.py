@@ -346,6 +346,52 @@ class Storage(ApiModel):
     create_bucket: JsonBool = Field(True, description="Create the bucket if it does not exist yet.")
 
 
+class RetentionMode(StrEnum):
+    """S3 Object Lock retention mode of every object a session writes."""
+
+    GOVERNANCE = "Governance"
+    COMPLIANCE = "Compliance"
+
+
+RETENTION_UNITS: Final = {"h": 3600, "d": 86400}
+RETENTION_DURATION_PATTERN: Final = r"^[1-9][0-9]{0,5}(h|d)$"
+
+
+class Retention(ApiModel):
+    """How long the store must keep every chunk, manifest and seal unchanged."""
+
+    cel_rules = (
+        CelRule(
+            rule="self == oldSelf",
+            message="retention is immutable: it cannot be shortened or changed once recording",
+            check=None,
+        ),
+    )
+
+    mode: RetentionMode = Field(
+        json_schema_extra={"maxLength": 16},
+        description=(
+            "Compliance: no one, not even the store's root user, can delete or overwrite an "
+            "object version or shorten its retention before it expires. Governance: the same, "
+            "except for principals granted s3:BypassGovernanceRetention who send the bypass "
+            "header explicitly."
+        ),
+    )
+    duration: str = Field(
+        max_length=8,
+        pattern=RETENTION_DURATION_PATTERN,
+        description=(
+            "How long each object is retained from the moment it is written: a whole number "
+            "of hours or days, e.g. 720h or 2555d. The bucket must have object lock enabled "
+            "(createBucket makes it so)."
+        ),
+    )
+
+    @property
+    def seconds(self) -> int:
+        return int(self.duration[:-1]) * RETENTION_UNITS[self.duration[-1]]
+
+
 class PublicKeySecretRef(ApiModel):
     """The Secret with the public key that chunks are encrypted to."""
 
@@ -636,6 +682,13 @@ class RecordingSessionSpec(ApiModel):
 
     cel_rules = (
         CelRule(
+            rule="has(self.retention) == has(oldSelf.retention)",
+            message="retention cannot be added to or removed from a session once created",
+            check=None,
+            field_path=".retention",
+            reason="FieldValueForbidden",
+        ),
+        CelRule(
             rule="oldSelf.state != 'Stopped' || self.state == 'Stopped'",
             message="a Stopped session cannot be restarted: create a new RecordingSession",
             check=None,
@@ -658,6 +711,13 @@ class RecordingSessionSpec(ApiModel):
     encryption: Encryption = Field(description="Who can decrypt the chunks. Immutable.")
     audit: Audit | None = Field(
         None, description="Accountability information stored with the recording."
+    )
+    retention: Retention | None = Field(
+        None,
+        description=(
+            "S3 Object Lock retention on every object the session writes (chunks, manifests, "
+            "seals). Unset: no retention. Immutable."
+        ),
     )
     state: SessionState = Field(
         SessionState.RECORDING,

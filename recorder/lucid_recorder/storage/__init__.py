@@ -2,6 +2,7 @@
 
 from lucid_recorder.storage.errors import (
     BucketMissingError,
+    ObjectLockUnavailableError,
     SpoolDiskFull,
     SpoolError,
     SpoolFull,
@@ -30,6 +31,7 @@ __all__ = [
     "ChunkObjects",
     "DrainResult",
     "DropRecord",
+    "ObjectLockUnavailableError",
     "ObjectStore",
     "PendingChunk",
     "RetriesExhausted",
