@@ -1,4 +1,5 @@
-"""spec.retention on the real MinIO: S3 Object Lock on every object the recorder writes.
+"""spec.retention on the real MinIO and SeaweedFS: S3 Object Lock on every object the
+recorder writes.
 
 The attacker here holds a key that may do anything to the bucket except bypass
 governance retention (a leaked recorder key with too broad a policy), or the root key.
@@ -14,15 +15,13 @@ from collections.abc import Iterator
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
-from minio import Minio, MinioAdmin
+from minio import Minio
 from minio.commonconfig import COMPLIANCE, GOVERNANCE
-from minio.credentials import StaticProvider
 from minio.deleteobjects import DeleteObject
 from minio.error import S3Error
 from minio.retention import Retention as ObjectRetention
 
 from lucid_common.api import Retention
-from lucid_devstack.minio import MinioServer
 from lucid_recorder.sealing import Codec, SessionIdentity, compress
 from lucid_recorder.sealing import verify as verify_session
 from lucid_recorder.storage import (
@@ -36,6 +35,7 @@ from lucid_recorder.storage import (
     resume,
     upload_pending,
 )
+from tests.stack import s3servers
 
 pytestmark = pytest.mark.stack
 
@@ -45,39 +45,34 @@ BYPASSER = ("bypasser", "bypasser-secret-12345")  # the same plus s3:BypassGover
 EVERYTHING_BUT_BYPASS = ["s3:PutObject", "s3:GetObject", "s3:ListBucket", "s3:GetBucketLocation",
                          "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutObjectRetention",
                          "s3:GetObjectRetention", "s3:GetBucketObjectLockConfiguration",
-                         "s3:ListBucketVersions", "s3:GetObjectVersion", "s3:CreateBucket",
-                         "s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning"]
+                         "s3:ListBucketVersions", "s3:GetObjectVersion"]
 
 
-@pytest.fixture(scope="module")
-def minio(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MinioServer]:
-    server = MinioServer(tmp_path_factory.mktemp("minio")).start()
-    admin = MinioAdmin(endpoint=server.endpoint, secure=False,
-                       credentials=StaticProvider(server.access_key, server.secret_key))
-    for (user, secret), actions in ((WRITER, EVERYTHING_BUT_BYPASS),
-                                    (BYPASSER, [*EVERYTHING_BUT_BYPASS,
-                                                "s3:BypassGovernanceRetention"])):
-        admin.user_add(user, secret)
-        admin.policy_add(f"{user}-policy", policy={"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow", "Resource": ["arn:aws:s3:::*"], "Action": actions}]})
-        admin.attach_policy([f"{user}-policy"], user=user)
-    yield server
-    server.stop()
+@pytest.fixture(scope="module", params=s3servers.KINDS)
+def s3(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+          ) -> Iterator[s3servers.S3Server]:
+    for server in s3servers.running(request, tmp_path_factory):
+        server.add_user(*WRITER, EVERYTHING_BUT_BYPASS)
+        server.add_user(*BYPASSER, [*EVERYTHING_BUT_BYPASS, "s3:BypassGovernanceRetention"])
+        yield server
 
 
-def client(minio: MinioServer, creds: tuple[str, str] | None = None) -> Minio:
-    access, secret = creds or (minio.access_key, minio.secret_key)
-    return make_client(minio.endpoint, access, secret, secure=False)
+def client(s3: s3servers.S3Server, creds: tuple[str, str] | None = None) -> Minio:
+    access, secret = creds or (s3.access_key, s3.secret_key)
+    return make_client(s3.endpoint, access, secret, secure=False)
 
 
-def record(minio: MinioServer, bucket: str, retention: Retention | None, tmp_path,
+def record(s3: s3servers.S3Server, bucket: str, retention: Retention | None, tmp_path,
            chunks: int = 3) -> ObjectStore:
     """A short recording through the real spool and uploader, with the writer's key."""
     session = SessionIdentity(namespace="team", name=f"rec-{uuid.uuid4().hex[:6]}",
                               uid=str(uuid.uuid4()))
-    store = ObjectStore(client(minio, WRITER), bucket, SessionLayout("recordings", session),
-                        retention=retention)
-    store.ensure_bucket(create=True)
+    layout = SessionLayout("recordings", session)
+    # The bucket is made by an admin (on SeaweedFS creating buckets takes its Admin action,
+    # which also bypasses governance); the recording is written with the writer's key.
+    ObjectStore(client(s3), bucket, layout, retention=retention).ensure_bucket(create=True)
+    store = ObjectStore(client(s3, WRITER), bucket, layout, retention=retention)
+    store.ensure_bucket(create=False)
     recipient = X25519PrivateKey.generate()
     spool = Spool(tmp_path / f"spool-{session.name}", 64 << 20, session)
     sealer = resume(spool, store, recipient.public_key())
@@ -114,11 +109,11 @@ def bypass_delete(c: Minio, bucket: str, key: str, version: str) -> list:
                                  bypass_governance_mode=True))
 
 
-def test_compliance_retention_holds_against_the_writer_and_root(minio, tmp_path):
+def test_compliance_retention_holds_against_the_writer_and_root(s3, tmp_path):
     bucket = f"worm-{uuid.uuid4().hex[:8]}"
     before = dt.datetime.now(dt.UTC)
-    store = record(minio, bucket, Retention(mode="Compliance", duration="2d"), tmp_path)
-    root, writer = client(minio), client(minio, WRITER)
+    store = record(s3, bucket, Retention(mode="Compliance", duration="2d"), tmp_path)
+    root, writer = client(s3), client(s3, WRITER)
     assert root.get_object_lock_config(bucket) is not None  # created with the lock
     keys = [store.layout.chunk_key(seq) for seq in range(3)] + [store.layout.manifest_key]
     for key in keys:
@@ -156,20 +151,20 @@ def test_compliance_retention_holds_against_the_writer_and_root(minio, tmp_path)
             if v.version_id == original.version_id] == [original.version_id]
 
 
-def test_governance_bypass_needs_the_permission_and_the_header(minio, tmp_path):
+def test_governance_bypass_needs_the_permission_and_the_header(s3, tmp_path):
     bucket = f"gov-{uuid.uuid4().hex[:8]}"
-    store = record(minio, bucket, Retention(mode="Governance", duration="1d"), tmp_path)
-    root = client(minio)
+    store = record(s3, bucket, Retention(mode="Governance", duration="1d"), tmp_path)
+    root = client(s3)
     key = store.layout.chunk_key(0)
     (original,) = versions(root, bucket, key)
     assert root.get_object_retention(bucket, key, original.version_id).mode == GOVERNANCE
     # Without s3:BypassGovernanceRetention: refused with the header and without.
-    writer = client(minio, WRITER)
+    writer = client(s3, WRITER)
     refused(lambda: writer.remove_object(bucket, key, version_id=original.version_id))
     errors = bypass_delete(writer, bucket, key, original.version_id)
     assert len(errors) == 1 and errors[0].code in REFUSALS, errors
     # With the permission but without the header: still refused, root included.
-    bypasser = client(minio, BYPASSER)
+    bypasser = client(s3, BYPASSER)
     refused(lambda: bypasser.remove_object(bucket, key, version_id=original.version_id))
     refused(lambda: root.remove_object(bucket, key, version_id=original.version_id))
     assert versions(root, bucket, key)
@@ -178,37 +173,44 @@ def test_governance_bypass_needs_the_permission_and_the_header(minio, tmp_path):
     assert versions(root, bucket, key) == []
 
 
-def test_a_bucket_without_object_lock_is_refused_clearly(minio, tmp_path):
+def test_a_bucket_without_object_lock_is_refused_clearly(s3, tmp_path):
     bucket = f"plain-{uuid.uuid4().hex[:8]}"
-    client(minio).make_bucket(bucket)  # created by someone else, without the lock
+    client(s3).make_bucket(bucket)  # created by someone else, without the lock
     session = SessionIdentity(namespace="team", name="unlocked", uid=str(uuid.uuid4()))
-    store = ObjectStore(client(minio, WRITER), bucket, SessionLayout("recordings", session),
-                        retention=Retention(mode="Compliance", duration="1d"))
+    layout = SessionLayout("recordings", session)
+    retention = Retention(mode="Compliance", duration="1d")
+    # Credentials that may read the bucket's lock configuration refuse before recording.
     with pytest.raises(ObjectLockUnavailableError) as caught:
-        store.ensure_bucket(create=True)
+        ObjectStore(client(s3), bucket, layout, retention=retention).ensure_bucket(create=True)
     message = str(caught.value)
     assert f"bucket {bucket} has no S3 Object Lock" in message
     assert "spec.retention cannot be honoured" in message
     assert "ObjectLockConfigurationNotFoundError" in message
-    # A recorder that may not read the bucket's lock configuration learns it at the
-    # first upload, with the same message, and nothing is stored without retention.
+    # The writer's key (on SeaweedFS it may not read the lock configuration) learns it at
+    # the first upload, with the same message, and nothing is stored without retention.
+    store = ObjectStore(client(s3, WRITER), bucket, layout, retention=retention)
     with pytest.raises(ObjectLockUnavailableError, match=f"bucket {bucket} has no S3 Object "
                        "Lock .*uploading .*00000000.lrec"):
         store.put_chunk(0, b"sealed bytes", None)
-    assert list(client(minio).list_objects(bucket, recursive=True)) == []
+    assert list(client(s3).list_objects(bucket, recursive=True)) == []
     # Without spec.retention the same bucket is fine.
-    ObjectStore(client(minio, WRITER), bucket, SessionLayout("recordings", session)
+    ObjectStore(client(s3, WRITER), bucket, SessionLayout("recordings", session)
                 ).ensure_bucket(create=False)
 
 
-def test_buckets_lucid_creates_have_object_lock_even_without_retention(minio, tmp_path):
+def test_buckets_lucid_creates_have_object_lock_even_without_retention(s3, tmp_path):
     bucket = f"new-{uuid.uuid4().hex[:8]}"
-    record(minio, bucket, None, tmp_path, chunks=1)
-    root = client(minio)
+    record(s3, bucket, None, tmp_path, chunks=1)
+    root = client(s3)
     assert root.get_object_lock_config(bucket) is not None
     # No retention asked: objects carry none, so they can be deleted as before.
     (obj,) = [o for o in root.list_objects(bucket, recursive=True, include_version=True)
               if o.object_name.endswith(".lrec")]
-    assert root.get_object_retention(bucket, obj.object_name) is None
+    # MinIO answers NoSuchObjectLockConfiguration (minio-py returns None), SeaweedFS
+    # ObjectLockConfigurationNotFoundError: both mean the object has no retention.
+    try:
+        assert root.get_object_retention(bucket, obj.object_name) is None
+    except S3Error as exc:
+        assert exc.code == "ObjectLockConfigurationNotFoundError", exc
     root.remove_object(bucket, obj.object_name, version_id=obj.version_id)
     assert versions(root, bucket, obj.object_name) == []

@@ -229,26 +229,30 @@ class ObjectStore:
                 ) from exc
             raise
 
-    def check_object_lock(self) -> None:
-        """Raise ObjectLockUnavailableError unless the bucket has object lock enabled."""
+    def check_object_lock(self, doing: str = "") -> bool:
+        """Raise ObjectLockUnavailableError unless the bucket has object lock enabled.
+
+        True: the lock is there. False: these credentials may not read the configuration.
+        """
         try:
             self.client.get_object_lock_config(self.bucket)
         except S3Error as exc:
             if no_object_lock(exc):
-                raise ObjectLockUnavailableError(
-                    lock_missing_message(self.bucket, exc.code or "no lock configuration")
-                ) from exc
+                detail = exc.code or "no lock configuration"
+                raise ObjectLockUnavailableError(lock_missing_message(
+                    self.bucket, f"{doing}: {detail}" if doing else detail)) from exc
             if exc.code == "AccessDenied":
                 # Credentials scoped to writing (docs/storage.md) may not read the bucket's
                 # configuration; the first put then tells, with the same message.
                 log.info("may not read the object lock configuration of %s; the first "
                          "upload will show whether it has one", self.bucket)
-                return
+                return False
             raise translate(exc, f"reading the object lock configuration of {self.bucket}"
                             ) from exc
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise translate(exc, f"reading the object lock configuration of {self.bucket}"
                             ) from exc
+        return True
 
     # -- writing -----------------------------------------------------------------
 
@@ -267,9 +271,18 @@ class ObjectStore:
             ))
         except StorageError as exc:
             cause = exc.__cause__
-            if retention is not None and isinstance(cause, S3Error) and no_object_lock(cause):
-                raise ObjectLockUnavailableError(lock_missing_message(
-                    self.bucket, f"uploading {key}: {cause.code}")) from cause
+            if retention is not None and isinstance(cause, S3Error):
+                if no_object_lock(cause):
+                    raise ObjectLockUnavailableError(lock_missing_message(
+                        self.bucket, f"uploading {key}: {cause.code}")) from cause
+                # SeaweedFS says only "Invalid Request": ask the bucket why. When the
+                # credentials may not ask, the lock headers are still the likely cause.
+                if cause.code == "InvalidRequest" and \
+                        not self.check_object_lock(f"uploading {key}"):
+                    raise ObjectLockUnavailableError(lock_missing_message(
+                        self.bucket, f"uploading {key}: the store refused the retention "
+                        f"headers ({cause.code}) and its lock configuration is not readable "
+                        "with these credentials")) from cause
             raise
         # The store verified the body against x-amz-checksum-sha256 before
         # answering; check that it echoes ours, or else the ETag's MD5.
