@@ -31,6 +31,13 @@ SPOOL_DIR = "/var/spool/lucid"
 RECIPIENT_KEY_DIR = "/etc/lucid/recipient"
 RDP_CA_DIR = "/etc/lucid/rdp-ca"
 STORAGE_CA_DIR = "/etc/lucid/storage-ca"
+# The storage credentials, a Secret volume the kubelet keeps current, so a rotated key
+# reaches a running recorder. Whatever the Secret's keys are called, the files are these;
+# a session token file (temporary STS credentials) is used when present.
+STORAGE_CREDENTIALS_DIR = "/etc/lucid/storage-credentials"
+STORAGE_ACCESS_KEY_FILE = "accessKey"
+STORAGE_SECRET_KEY_FILE = "secretKey"
+STORAGE_SESSION_TOKEN_FILE = "sessionToken"
 
 # status.pipeline.state values the operator reads: Capturing makes the phase Recording.
 PIPELINE_CONNECTING = "Connecting"

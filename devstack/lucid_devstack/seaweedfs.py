@@ -69,6 +69,8 @@ class SeaweedServer:
     proc: Proc | None = None
     kind: str = "seaweedfs"
     users: list[dict[str, object]] = field(default_factory=list)
+    # False starts the gateway without the advanced IAM config: a store with no STS at all.
+    sts: bool = True
     _ports: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -119,7 +121,7 @@ class SeaweedServer:
         self.proc = Proc("seaweedfs", [
             str(weed_binary()), "server", f"-dir={data}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
             "-filer", "-s3", f"-s3.port={self.port}", f"-s3.config={s3}",
-            f"-s3.iam.config={iam}",
+            *([f"-s3.iam.config={iam}"] if self.sts else []),
             # Its Iceberg and Lance catalogs listen on fixed ports by default: off.
             "-s3.port.iceberg=0", "-s3.port.lance=0",
             # Each bucket is a collection that grows several volumes at once: room for many

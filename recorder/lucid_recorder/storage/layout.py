@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lucid_common.layout import session_root
 from lucid_recorder.sealing.manifest import SessionIdentity
 from lucid_recorder.sealing.sealer import ChunkInfo
 
@@ -30,8 +31,7 @@ class SessionLayout:
     @property
     def root(self) -> str:
         s = self.session
-        parts = [p for p in (self.prefix.strip("/"), s.namespace, s.name, s.uid) if p]
-        return "/".join(parts) + "/"
+        return session_root(self.prefix, s.namespace, s.name, s.uid)
 
     @property
     def chunks_prefix(self) -> str:
