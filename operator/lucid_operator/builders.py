@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from lucid_common import contract
-from lucid_common.api import API_VERSION, AUDIT_LABELS, GROUP, KIND, PLURAL, RecordingSessionSpec
+from lucid_common.api import (
+    API_VERSION,
+    AUDIT_LABELS,
+    GROUP,
+    KIND,
+    PLURAL,
+    RecordingSessionSpec,
+    StorageCredentialsRef,
+)
 from lucid_operator.quantity import quantity_bytes
 from lucid_operator.settings import OperatorSettings
 from lucid_operator.spool_budget import spool_bound
@@ -134,6 +142,23 @@ def _secret_volume(volume: str, secret: str, key: str) -> dict[str, Any]:
                                        "items": [{"key": key, "path": key}]}}
 
 
+def storage_credentials_ref(ref: SessionRef, spec: RecordingSessionSpec,
+                            settings: OperatorSettings) -> StorageCredentialsRef:
+    """The Secret whose storage keys the recorder pod gets: with scoped credentials the
+    per-session one the operator fills from STS (sts.py), so the long-lived key in
+    storage.credentialsSecretRef never reaches the pod; otherwise that Secret itself."""
+    if settings.storage_scoped_credentials:
+        return StorageCredentialsRef(name=session_credentials_secret(ref.name),
+                                     access_key_key=contract.STORAGE_ACCESS_KEY_FILE,
+                                     secret_key_key=contract.STORAGE_SECRET_KEY_FILE)
+    return spec.storage.credentials_secret_ref
+
+
+def session_credentials_secret(session_name: str) -> str:
+    """Name of the per-session Secret with the scoped STS keys."""
+    return f"{session_name}-storage-session"
+
+
 def _resources(spec: RecordingSessionSpec, settings: OperatorSettings) -> dict[str, Any]:
     resources: dict[str, dict[str, str]] = {
         "requests": {"cpu": settings.recorder_cpu_request,
@@ -157,6 +182,7 @@ def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
                  settings: OperatorSettings) -> dict[str, Any]:
     """The recorder pod. Credentials reach it only through secretKeyRef and Secret volumes."""
     target, storage = spec.target, spec.storage
+    store_ref = storage_credentials_ref(ref, spec, settings)
     env: list[dict[str, Any]] = [
         {"name": contract.ENV_SESSION_NAME, "value": ref.name},
         {"name": contract.ENV_SESSION_NAMESPACE, "value": ref.namespace},
@@ -172,10 +198,8 @@ def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
                     target.credentials_secret_ref.username_key),
         _secret_env(contract.ENV_RDP_PASSWORD, target.credentials_secret_ref.name,
                     target.credentials_secret_ref.password_key),
-        _secret_env(contract.ENV_STORAGE_ACCESS_KEY, storage.credentials_secret_ref.name,
-                    storage.credentials_secret_ref.access_key_key),
-        _secret_env(contract.ENV_STORAGE_SECRET_KEY, storage.credentials_secret_ref.name,
-                    storage.credentials_secret_ref.secret_key_key),
+        _secret_env(contract.ENV_STORAGE_ACCESS_KEY, store_ref.name, store_ref.access_key_key),
+        _secret_env(contract.ENV_STORAGE_SECRET_KEY, store_ref.name, store_ref.secret_key_key),
     ]
     recipient = spec.encryption.recipient_public_key_secret_ref
     volumes: list[dict[str, Any]] = [
@@ -186,6 +210,16 @@ def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
         {"name": "spool", "mountPath": contract.SPOOL_DIR},
         {"name": "recipient", "mountPath": contract.RECIPIENT_KEY_DIR, "readOnly": True},
     ]
+    if settings.storage_scoped_credentials:
+        # The temporary keys with their session token, as files the kubelet keeps current
+        # when the operator renews them (contract.STORAGE_CREDENTIALS_DIR).
+        volumes.append({"name": "storage-credentials", "secret": {
+            "secretName": store_ref.name, "defaultMode": 0o440, "items": [
+                {"key": f, "path": f} for f in (contract.STORAGE_ACCESS_KEY_FILE,
+                                                contract.STORAGE_SECRET_KEY_FILE,
+                                                contract.STORAGE_SESSION_TOKEN_FILE)]}})
+        mounts.append({"name": "storage-credentials",
+                       "mountPath": contract.STORAGE_CREDENTIALS_DIR, "readOnly": True})
     if target.tls.ca_secret_ref is not None:
         ca = target.tls.ca_secret_ref
         volumes.append(_secret_volume("rdp-ca", ca.name, ca.key))

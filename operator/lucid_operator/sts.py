@@ -29,6 +29,7 @@ from minio.time import to_amz_date
 
 from lucid_common import contract
 from lucid_common.layout import session_root
+from lucid_operator.builders import session_credentials_secret
 
 STS_NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 CONNECT_TIMEOUT = 5.0
@@ -79,7 +80,7 @@ def session_policy(bucket: str, prefix: str, retention: bool) -> dict[str, Any]:
 
 
 def secret_name(session_name: str) -> str:
-    return f"{session_name}-storage-session"
+    return session_credentials_secret(session_name)
 
 
 def credentials_secret(session: dict[str, Any], creds: TemporaryCredentials
