@@ -20,6 +20,7 @@ from minio import Minio
 from minio.error import S3Error
 
 from lucid_devstack.operator_proc import STANDIN_SETTINGS, OperatorProcess
+from lucid_devstack.seaweedfs import SeaweedServer
 from lucid_devstack.stack import Stack
 from lucid_operator.sts import EXPIRES_ANNOTATION
 from tests.e2e.support import Sessions, wait_for
@@ -137,3 +138,35 @@ def test_a_key_sts_refuses_keeps_the_session_pending_with_the_reason(
     assert ready["status"] == "False" and ready["reason"] == condition["reason"]
     assert sessions.status("refused").get("phase") == "Pending"
     assert sessions.pods("refused") == []
+
+
+@pytest.fixture(scope="module")
+def seaweed_without_sts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeaweedServer]:
+    server = SeaweedServer(tmp_path_factory.mktemp("seaweed-no-sts"))
+    server.sts = False  # a store with no STS at all
+    server.start()
+    yield server
+    server.stop()
+
+
+def test_a_store_without_sts_is_a_condition_not_a_traceback(
+        scoped_operator, sessions: Sessions, seaweed_without_sts: SeaweedServer):
+    store = seaweed_without_sts
+    sessions.secret("weed-creds", {"accessKey": store.access_key, "secretKey": store.secret_key})
+    manifest = sessions.manifest("nosts")
+    manifest["spec"]["storage"].update({"endpoint": store.endpoint, "bucket": "e2e-nosts",
+                                        "credentialsSecretRef": {"name": "weed-creds"}})
+    sessions.apply(manifest)
+    condition = wait_for(lambda: (c := sessions.condition("nosts", "StorageCredentials"))
+                         and c["status"] == "False" and c, 60, "StorageCredentials False")
+    assert condition["reason"] == "STSUnsupported", condition
+    assert condition["message"] == (
+        "STS AssumeRole failed (ServiceUnavailable: Service Unavailable): the store offers no "
+        "STS; unset LUCID_STORAGE_SCOPED_CREDENTIALS or use one that does (MinIO, Ceph RGW, "
+        "AWS)"), condition
+    assert "Traceback" not in json.dumps(sessions.status("nosts"))
+    assert sessions.condition("nosts", "Ready")["reason"] == "STSUnsupported"
+    assert "STSUnsupported" in {e["reason"] for e in sessions.events("nosts")}
+    assert sessions.pods("nosts") == []
+    # The operator still made the bucket with object lock on the long-lived key.
+    assert store.client().get_object_lock_config("e2e-nosts") is not None
