@@ -9,6 +9,8 @@ from minio.commonconfig import COMPLIANCE, GOVERNANCE
 from minio.error import S3Error
 
 from lucid_common.api import Retention
+from lucid_recorder.sealing.manifest import SessionIdentity
+from lucid_recorder.storage import ObjectLockUnavailableError, ObjectStore, SessionLayout
 from lucid_recorder.storage.store import lock_missing_message, no_object_lock, object_retention
 
 
@@ -65,3 +67,41 @@ def test_the_message_names_the_bucket_and_the_ways_out() -> None:
     assert message.startswith("bucket recordings has no S3 Object Lock "
                               "(ObjectLockConfigurationNotFoundError)")
     assert "spec.retention" in message and "--with-lock" in message
+
+
+class LocklessStore:
+    """A Minio stand-in for a store that refuses object lock on bucket creation."""
+
+    def __init__(self) -> None:
+        self.made: list[bool] = []
+
+    def bucket_exists(self, bucket: str) -> bool:
+        return bool(self.made)
+
+    def make_bucket(self, bucket: str, object_lock: bool = False) -> None:
+        if object_lock:
+            raise s3_error("NotImplemented", "object lock is not implemented")
+        self.made.append(object_lock)
+
+    def get_object_lock_config(self, bucket: str) -> None:
+        raise s3_error("ObjectLockConfigurationNotFoundError")
+
+
+def _store(client: LocklessStore, retention: Retention | None):
+    layout = SessionLayout("recordings", SessionIdentity(namespace="n", name="s", uid="u"))
+    return ObjectStore(client, "b", layout, retention=retention)  # type: ignore[arg-type]
+
+
+def test_a_store_without_lock_gets_a_plain_bucket_only_without_retention(caplog) -> None:
+    client = LocklessStore()
+    _store(client, None).ensure_bucket(create=True)
+    assert client.made == [False]
+    assert "cannot create bucket b with object lock" in caplog.text
+
+
+def test_a_store_without_lock_refuses_a_retained_session() -> None:
+    client = LocklessStore()
+    with pytest.raises(ObjectLockUnavailableError, match="bucket b has no S3 Object Lock "
+                       r"\(the store refused to create it with a lock: NotImplemented\)"):
+        _store(client, Retention(mode="Compliance", duration="1d")).ensure_bucket(create=True)
+    assert client.made == []
