@@ -33,11 +33,6 @@ class EvidenceKeyError(ValueError):
     """A key file or Secret that is not what it must be."""
 
 
-def session_root(prefix: str, namespace: str, name: str, uid: str) -> str:
-    """`<prefix>/<namespace>/<name>/<uid>/`: where one session's objects live."""
-    return "/".join(p for p in (prefix.strip("/"), namespace, name, uid) if p) + "/"
-
-
 def seal_key(root: str, counter: int) -> str:
     return f"{root}{SEALS_DIR}{counter:08d}.json"
 
@@ -154,7 +149,6 @@ __all__ = [
     "seal_json",
     "seal_key",
     "seal_signed_by",
-    "session_root",
     "sign_seal",
     "signing_bytes",
 ]

@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from minio import Minio
+from minio import Minio, MinioAdmin
+from minio.credentials import StaticProvider
 from minio.error import S3Error
 
 from lucid_devstack import paths
@@ -21,6 +22,7 @@ class MinioServer:
     secret_key: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     port: int = 0
     proc: Proc | None = None
+    kind: str = "minio"
 
     @property
     def endpoint(self) -> str:
@@ -55,6 +57,15 @@ class MinioServer:
     def client(self) -> Minio:
         return Minio(self.endpoint, access_key=self.access_key, secret_key=self.secret_key,
                      secure=False)
+
+    def add_user(self, access_key: str, secret_key: str, actions: list[str]) -> None:
+        """A user allowed `actions` (IAM names, s3:PutObject, ...) on every bucket."""
+        admin = MinioAdmin(endpoint=self.endpoint, secure=False,
+                           credentials=StaticProvider(self.access_key, self.secret_key))
+        admin.user_add(access_key, secret_key)
+        admin.policy_add(f"{access_key}-policy", policy={"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Resource": ["arn:aws:s3:::*"], "Action": actions}]})
+        admin.attach_policy([f"{access_key}-policy"], user=access_key)
 
     def stop(self) -> None:
         if self.proc is not None:

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from lucid_common import contract
-from lucid_common.api import API_VERSION, AUDIT_LABELS, GROUP, KIND, PLURAL, RecordingSessionSpec
+from lucid_common.api import (
+    API_VERSION,
+    AUDIT_LABELS,
+    GROUP,
+    KIND,
+    PLURAL,
+    RecordingSessionSpec,
+    StorageCredentialsRef,
+)
 from lucid_operator.quantity import quantity_bytes
 from lucid_operator.settings import OperatorSettings
 from lucid_operator.spool_budget import spool_bound
@@ -137,6 +145,23 @@ def _secret_volume(volume: str, secret: str,
                                        "items": [{"key": k, "path": p} for k, p in pairs]}}
 
 
+def storage_credentials_ref(ref: SessionRef, spec: RecordingSessionSpec,
+                            settings: OperatorSettings) -> StorageCredentialsRef:
+    """The Secret whose storage keys the recorder pod gets: with scoped credentials the
+    per-session one the operator fills from STS (sts.py), so the long-lived key in
+    storage.credentialsSecretRef never reaches the pod; otherwise that Secret itself."""
+    if settings.storage_scoped_credentials:
+        return StorageCredentialsRef(name=session_credentials_secret(ref.name),
+                                     access_key_key=contract.STORAGE_ACCESS_KEY_FILE,
+                                     secret_key_key=contract.STORAGE_SECRET_KEY_FILE)
+    return spec.storage.credentials_secret_ref
+
+
+def session_credentials_secret(session_name: str) -> str:
+    """Name of the per-session Secret with the scoped STS keys."""
+    return f"{session_name}-storage-session"
+
+
 def _resources(spec: RecordingSessionSpec, settings: OperatorSettings) -> dict[str, Any]:
     resources: dict[str, dict[str, str]] = {
         "requests": {"cpu": settings.recorder_cpu_request,
@@ -164,6 +189,7 @@ def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
     Secret reaches a running recorder; the RDP login is needed only to connect.
     """
     target, storage = spec.target, spec.storage
+    store_ref = storage_credentials_ref(ref, spec, settings)
     env: list[dict[str, Any]] = [
         {"name": contract.ENV_SESSION_NAME, "value": ref.name},
         {"name": contract.ENV_SESSION_NAMESPACE, "value": ref.namespace},
@@ -185,15 +211,18 @@ def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
                     target.credentials_secret_ref.password_key),
     ]
     recipient = spec.encryption.recipient_public_key_secret_ref
-    store_ref = storage.credentials_secret_ref
+    credential_files = [(store_ref.access_key_key, contract.STORAGE_ACCESS_KEY_FILE),
+                        (store_ref.secret_key_key, contract.STORAGE_SECRET_KEY_FILE)]
+    if settings.storage_scoped_credentials:
+        # Temporary STS keys come with their session token (the operator renews all three).
+        credential_files.append((contract.STORAGE_SESSION_TOKEN_FILE,
+                                 contract.STORAGE_SESSION_TOKEN_FILE))
     volumes: list[dict[str, Any]] = [
         {"name": "spool", "emptyDir": {"sizeLimit": settings.spool_size_limit}},
         _secret_volume("recipient", recipient.name, recipient.key),
-        # A volume, not env vars: the kubelet updates it when the Secret is rotated, and
-        # the recorder re-reads it (an env var is fixed for the life of the container).
-        _secret_volume("storage-credentials", store_ref.name, [
-            (store_ref.access_key_key, contract.STORAGE_ACCESS_KEY_FILE),
-            (store_ref.secret_key_key, contract.STORAGE_SECRET_KEY_FILE)]),
+        # A volume, not env vars: the kubelet updates it when the Secret is rotated or
+        # renewed, and the recorder re-reads it (an env var is fixed for the container's life).
+        _secret_volume("storage-credentials", store_ref.name, credential_files),
     ]
     mounts: list[dict[str, Any]] = [
         {"name": "spool", "mountPath": contract.SPOOL_DIR},

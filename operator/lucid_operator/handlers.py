@@ -95,6 +95,16 @@ def session_timer(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
          lambda kube, settings: reconcile.tick(kube, settings, _session(body)))
 
 
+# Scoped storage keys are renewed with a third of their life left (at least 5 minutes):
+# a check every 30 s is far inside that.
+@kopf.timer(*RESOURCE, interval=30.0, initial_delay=30.0,
+            when=lambda body, memo, **_: memo.settings.storage_scoped_credentials
+            and not reconcile.is_terminal(dict(body)))
+def credentials_timer(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _run("credentials", body, memo,
+         lambda kube, settings: reconcile.renew_credentials(kube, settings, _session(body)))
+
+
 @kopf.on.event(*RESOURCE)
 def track_phase(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
     phase = None if type == "DELETED" else (body.get("status") or {}).get("phase")

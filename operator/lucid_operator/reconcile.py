@@ -51,6 +51,7 @@ from lucid_operator.kube import Kube
 from lucid_operator.seal_store import SealStoreError, put_seal
 from lucid_operator.settings import OperatorSettings
 from lucid_operator.spool_budget import session_spool_problem
+from lucid_operator.storage_access import ensure_session_credentials
 
 ATTEMPT_LABEL = "lucid.dev/attempt"
 # status.retries when the pod was created: its own restarts count on from there, so
@@ -245,10 +246,43 @@ def start(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
         write_status(kube, ref, Phase.PENDING, [
             references, reachable, ConditionUpdate(READY, False, failing[0].reason, message)])
         raise Retry(message, delay)
+    issued: list[ConditionUpdate] = []
+    events: list[Event] = []
+    if settings.storage_scoped_credentials:
+        credentials, what = ensure_session_credentials(kube, settings, session, ref, spec)
+        if credentials.status is not True:
+            delay = retry_delay(retry, settings.retry_backoff_seconds,
+                                settings.retry_backoff_max_seconds)
+            message = f"{credentials.message} (retrying in {delay:g}s)"
+            write_status(kube, ref, Phase.PENDING, [
+                references, reachable, credentials,
+                ConditionUpdate(READY, False, credentials.reason, message)])
+            raise Retry(message, delay, [Event("Warning", credentials.reason,
+                                               credentials.message)] if retry == 0 else [])
+        issued.append(credentials)
+        if what:
+            events.append(Event("Normal", f"StorageCredentials{what}", credentials.message))
     write_status(kube, ref, None, [
-        references, reachable,
+        references, reachable, *issued,
         *config_recovered(status.get("conditions") or [], ["SpoolTooSmall"])])
-    return ensure_recorder(kube, settings, session, spec)
+    return events + ensure_recorder(kube, settings, session, spec)
+
+
+def renew_credentials(kube: Kube, settings: OperatorSettings, session: dict[str, Any]
+                      ) -> list[Event]:
+    """Keep a running session's scoped storage keys fresh (the timer calls this)."""
+    status = _status(session)
+    if not settings.storage_scoped_credentials or _phase(session) in TERMINAL_PHASES \
+            or not status.get("podName"):
+        return []
+    ref = ref_of(session)
+    credentials, what = ensure_session_credentials(kube, settings, session, ref,
+                                                   parse_spec(session))
+    write_status(kube, ref, None, [credentials])
+    if credentials.status is not True:
+        # The recorder's keys still work until they expire; the next tick tries again.
+        return [Event("Warning", credentials.reason, credentials.message)]
+    return [Event("Normal", f"StorageCredentials{what}", credentials.message)] if what else []
 
 
 # Bad request, forbidden (quota, admission), invalid: retrying at once will not help.

@@ -8,15 +8,19 @@ operator uses the session's storage credentials Secret, the same the recorder ge
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import io
 
 import urllib3
 from minio import Minio
 from minio.error import MinioException
+from minio.retention import Retention as ObjectRetention
 
 from lucid_common.api import RecordingSessionSpec, Seal
-from lucid_common.evidence import seal_json, seal_key, session_root
+from lucid_common.api.spec import Retention
+from lucid_common.evidence import seal_json, seal_key
+from lucid_common.layout import session_root
 from lucid_operator.kube import Kube
 
 CONNECT_TIMEOUT = 5.0
@@ -57,17 +61,27 @@ def client_for(kube: Kube, namespace: str, spec: RecordingSessionSpec) -> Minio:
 def put_seal(kube: Kube, namespace: str, spec: RecordingSessionSpec, seal: Seal) -> str:
     """Store the seal (one attempt) with the session's credentials; returns its key."""
     client = client_for(kube, namespace, spec)
-    return store_seal(client, spec.storage.bucket, spec.storage.key_prefix, seal)
+    return store_seal(client, spec.storage.bucket, spec.storage.key_prefix, seal,
+                      retention=spec.retention)
 
 
-def store_seal(client: Minio, bucket: str, key_prefix: str, seal: Seal) -> str:
+def seal_retention(retention: Retention | None, now: dt.datetime) -> ObjectRetention | None:
+    """A seal is retained like the chunks and manifests it vouches for (spec.retention)."""
+    if retention is None:
+        return None
+    return ObjectRetention(retention.s3_mode, retention.retain_until(now))
+
+
+def store_seal(client: Minio, bucket: str, key_prefix: str, seal: Seal, *,
+               retention: Retention | None = None) -> str:
     root = session_root(key_prefix, seal.session.namespace, seal.session.name, seal.session.uid)
     key = seal_key(root, seal.counter)
     body = seal_json(seal)
     checksum = base64.b64encode(hashlib.sha256(body).digest()).decode()
     try:
         client.put_object(bucket, key, io.BytesIO(body), len(body), content_type=CONTENT_TYPE,
-                          metadata={"x-amz-checksum-sha256": checksum})
+                          metadata={"x-amz-checksum-sha256": checksum},
+                          retention=seal_retention(retention, dt.datetime.now(dt.UTC)))
     except MinioException as exc:
         code = getattr(exc, "code", None) or type(exc).__name__
         raise SealStoreError(f"object store refused seal {key} ({code})") from exc

@@ -101,6 +101,22 @@ class OperatorSettings(BaseSettings):
         60.0, gt=0,
         description="How often, at most, the operator countersigns a growing recording "
                     "(a new recorder run and the end of a session are sealed at once).")
+    storage_scoped_credentials: bool = Field(
+        False,
+        description="Give each recorder temporary storage keys of its own instead of the "
+                    "session's storage Secret: the operator calls STS AssumeRole with that "
+                    "Secret's key and a session policy that allows writing the session's "
+                    "prefix only, keeps the keys in the Secret <session>-storage-session "
+                    "owned by the session, and renews them. Needs a store with STS (MinIO, "
+                    "Ceph RGW, AWS, SeaweedFS with its IAM config).")
+    storage_credentials_duration_seconds: int = Field(
+        3600, ge=900, le=43200,
+        description="Lifetime asked of each set of scoped storage keys; they are renewed "
+                    "with a third of it left (at least five minutes).")
+    storage_sts_role_arn: str | None = Field(
+        None,
+        description="RoleArn sent with AssumeRole, for stores that need one (AWS, "
+                    "SeaweedFS); MinIO ignores it.")
     log_format: Literal["json", "text"] = Field("json", description="Operator log format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Operator log level.")

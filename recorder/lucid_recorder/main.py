@@ -113,7 +113,8 @@ def run(settings: RecorderSettings) -> int:
         credentials = MountedCredentials(Path(settings.storage_credentials_dir),
                                          f"Secret {spec.storage.credentials_secret_ref.name}")
         credentials.retrieve()  # unreadable files fail here, with the Secret's name
-        store = object_store(spec.storage, identity, credentials=credentials)
+        store = object_store(spec.storage, identity, credentials=credentials,
+                             retention=spec.retention)
         # At start, rejected credentials fail at once: nothing is recorded yet, and the
         # message says which Secret to fix.
         store.ensure_bucket(spec.storage.create_bucket)

@@ -271,3 +271,31 @@ def test_label_patch_sets_changes_and_removes_only_audit_labels():
     cleared = builders.audit_labels(RecordingSessionSpec.model_validate(SPEC))
     assert builders.label_patch(current, cleared) == {
         "lucid.dev/project": None, "lucid.dev/environment": None}
+
+
+def test_scoped_credentials_replace_the_shared_storage_secret_in_the_pod():
+    spec = RecordingSessionSpec.model_validate(SPEC)
+    scoped = builders.recorder_pod(REF, spec, OperatorSettings(
+        recorder_image="rec:1", storage_scoped_credentials=True))
+    container = scoped["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env[contract.ENV_STORAGE_ACCESS_KEY]["valueFrom"]["secretKeyRef"] == {
+        "name": "demo-storage-session", "key": contract.STORAGE_ACCESS_KEY_FILE}
+    assert env[contract.ENV_STORAGE_SECRET_KEY]["valueFrom"]["secretKeyRef"] == {
+        "name": "demo-storage-session", "key": contract.STORAGE_SECRET_KEY_FILE}
+    named = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]
+             if "valueFrom" in e} | {v["secret"]["secretName"] for v in scoped["spec"]["volumes"]
+                                     if "secret" in v}
+    assert "s3" not in named  # the long-lived key's Secret is never mounted
+    (volume,) = [v for v in scoped["spec"]["volumes"] if v["name"] == "storage-credentials"]
+    assert volume["secret"]["secretName"] == "demo-storage-session"
+    assert [i["key"] for i in volume["secret"]["items"]] == [
+        contract.STORAGE_ACCESS_KEY_FILE, contract.STORAGE_SECRET_KEY_FILE,
+        contract.STORAGE_SESSION_TOKEN_FILE]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "storage-credentials")
+    assert mount == {"name": "storage-credentials",
+                     "mountPath": contract.STORAGE_CREDENTIALS_DIR, "readOnly": True}
+
+
+def test_without_scoped_credentials_no_session_secret_is_mounted(pod):
+    assert all(v["name"] != "storage-credentials" for v in pod["spec"]["volumes"])

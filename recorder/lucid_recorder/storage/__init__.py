@@ -3,6 +3,7 @@
 from lucid_recorder.storage.errors import (
     BucketMissingError,
     ChunksNotUploaded,
+    ObjectLockUnavailableError,
     SpoolDiskFull,
     SpoolError,
     SpoolFull,
@@ -33,6 +34,7 @@ __all__ = [
     "ChunksNotUploaded",
     "DrainResult",
     "DropRecord",
+    "ObjectLockUnavailableError",
     "ObjectStore",
     "PendingChunk",
     "RetriesExhausted",

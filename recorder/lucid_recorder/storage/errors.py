@@ -30,6 +30,10 @@ class BucketMissingError(StorageError):
     """The bucket does not exist and may not, or could not, be created."""
 
 
+class ObjectLockUnavailableError(StorageError):
+    """spec.retention asks for S3 Object Lock, and the bucket (or the store) has none."""
+
+
 class SpoolError(StorageError):
     """Base class of local spool errors."""
 

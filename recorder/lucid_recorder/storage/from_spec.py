@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from minio.credentials.providers import Provider
 
 from lucid_common import contract
-from lucid_common.api.spec import Compression, Encryption, Storage
+from lucid_common.api.spec import Compression, Encryption, Retention, Storage
 from lucid_recorder.sealing.compression import Codec
 from lucid_recorder.sealing.errors import KeyFormatError
 from lucid_recorder.sealing.keys import load_public_key
@@ -43,6 +43,7 @@ def object_store(
     ca_dir: Path = Path(contract.STORAGE_CA_DIR),
     *,
     credentials: Provider | None = None,
+    retention: Retention | None = None,
 ) -> ObjectStore:
     """An ObjectStore for the session; call ensure_bucket(storage.create_bucket) next.
 
@@ -54,4 +55,5 @@ def object_store(
     client = make_client(storage.endpoint, access_key, secret_key, secure=tls.enabled,
                          ca_file=ca_file, insecure_skip_verify=tls.insecure_skip_verify,
                          credentials=credentials)
-    return ObjectStore(client, storage.bucket, SessionLayout(storage.key_prefix, session))
+    return ObjectStore(client, storage.bucket, SessionLayout(storage.key_prefix, session),
+                       retention=retention)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from lucid_common.evidence import SEALS_DIR, seal_key, session_root
+from lucid_common.evidence import SEALS_DIR, seal_key
+from lucid_common.layout import session_root
 from lucid_recorder.sealing.manifest import SessionIdentity
 from lucid_recorder.sealing.sealer import ChunkInfo
 

@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import hashlib
 import io
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -21,8 +22,10 @@ from minio import Minio
 from minio.credentials.providers import Provider
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 from minio.helpers import MIN_PART_SIZE
+from minio.retention import Retention as ObjectRetention
 
 from lucid_common.api import Seal
+from lucid_common.api.spec import Retention
 from lucid_common.evidence import parse_seal
 from lucid_recorder.sealing.compression import MAX_PLAINTEXT_BYTES
 from lucid_recorder.sealing.container import MAX_HEADER_BYTES, ChunkHeader
@@ -32,6 +35,7 @@ from lucid_recorder.sealing.manifest import MAX_MANIFEST_BYTES, Manifest
 from lucid_recorder.sealing.sealer import ChunkInfo
 from lucid_recorder.storage.errors import (
     BucketMissingError,
+    ObjectLockUnavailableError,
     StorageAuthError,
     StorageError,
     StoragePermissionError,
@@ -48,6 +52,7 @@ from lucid_recorder.storage.layout import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("lucid.recorder.storage")
 
 # No chunk the recorder writes is larger (header, payload of at most 512 MiB plus zstd's
 # worst case, tag, signature); anything larger is not read into memory.
@@ -140,15 +145,53 @@ def make_client(
                  http_client=http, cert_check=not insecure_skip_verify)
 
 
+# What a store answers to object-lock requests it cannot honour: AWS and MinIO say
+# ObjectLockConfigurationNotFoundError for a bucket made without the lock, others
+# NotImplemented or an InvalidRequest/InvalidArgument naming the lock.
+NO_LOCK_CODES = frozenset({"ObjectLockConfigurationNotFoundError", "NotImplemented"})
+
+
+def object_retention(retention: Retention | None, now: dt.datetime) -> ObjectRetention | None:
+    """The Object Lock retention of an object written at `now` under spec.retention."""
+    if retention is None:
+        return None
+    return ObjectRetention(retention.s3_mode, retention.retain_until(now))
+
+
+def no_object_lock(exc: S3Error) -> bool:
+    """Whether the store refused a request because the bucket or store has no object lock."""
+    code = exc.code or ""
+    if code in NO_LOCK_CODES:
+        return True
+    return code in {"InvalidRequest", "InvalidArgument", "InvalidBucketState"} and \
+        "lock" in (exc.message or "").lower()
+
+
+def lock_missing_message(bucket: str, detail: str) -> str:
+    return (f"bucket {bucket} has no S3 Object Lock ({detail}), so spec.retention cannot be "
+            "honoured: use a bucket created with object lock enabled (MinIO: mc mb "
+            "--with-lock; Lucid creates new buckets that way when storage.createBucket is "
+            "true), or remove spec.retention from a new session")
+
+
 def _sha256_b64(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
 class ObjectStore:
-    def __init__(self, client: Minio, bucket: str, layout: SessionLayout) -> None:
+    def __init__(
+        self,
+        client: Minio,
+        bucket: str,
+        layout: SessionLayout,
+        retention: Retention | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.layout = layout
+        self.retention = retention
+        self.clock = clock
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
         try:
@@ -159,38 +202,120 @@ class ObjectStore:
     # -- bucket ------------------------------------------------------------------
 
     def ensure_bucket(self, create: bool) -> None:
+        """The bucket exists (created with object lock if it may be created), and has
+        object lock when spec.retention asks for it."""
         what = f"checking bucket {self.bucket}"
-        if self._call(what, lambda: self.client.bucket_exists(self.bucket)):
-            return
-        if not create:
-            raise BucketMissingError(
-                f"bucket {self.bucket} does not exist and storage.createBucket is false"
-            )
         try:
-            self.client.make_bucket(self.bucket)
+            exists = self._call(what, lambda: self.client.bucket_exists(self.bucket))
+        except StoragePermissionError:
+            # Write-only session keys (the operator's scoped credentials) may not even ask;
+            # the operator checked the bucket with its own key, and a put into a missing
+            # bucket still fails as BucketMissingError.
+            log.info("may not check bucket %s; assuming whoever issued these keys did",
+                     self.bucket)
+            return
+        if not exists:
+            if not create:
+                raise BucketMissingError(
+                    f"bucket {self.bucket} does not exist and storage.createBucket is false"
+                )
+            self._make_bucket()
+        if self.retention is not None:
+            self.check_object_lock()
+
+    def _make_bucket(self) -> None:
+        # Always with object lock (it also turns versioning on, so an overwritten object
+        # keeps its earlier version): a bucket made without it can never get retention
+        # later on MinIO. Only a store that cannot lock at all gets a plain bucket, and
+        # only for sessions without spec.retention.
+        try:
+            self._create(object_lock=True)
+        except S3Error as exc:
+            if not no_object_lock(exc) and exc.code not in {"InvalidRequest", "InvalidArgument"}:
+                raise translate(exc, f"creating bucket {self.bucket}") from exc
+            if self.retention is not None:
+                raise ObjectLockUnavailableError(lock_missing_message(
+                    self.bucket, f"the store refused to create it with a lock: {exc.code}"
+                )) from exc
+            log.warning("the store cannot create bucket %s with object lock (%s); creating it "
+                        "without: sessions with spec.retention cannot use it", self.bucket,
+                        exc.code)
+            try:
+                self._create(object_lock=False)
+            except S3Error as plain:
+                raise translate(plain, f"creating bucket {self.bucket}") from plain
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise translate(exc, f"creating bucket {self.bucket}") from exc
+
+    def _create(self, object_lock: bool) -> None:
+        try:
+            self.client.make_bucket(self.bucket, object_lock=object_lock)
         except S3Error as exc:
             if exc.code == "BucketAlreadyOwnedByYou":
                 return  # created concurrently by another recorder: fine
             if exc.code == "AccessDenied":
                 raise BucketMissingError(
                     f"bucket {self.bucket} does not exist and the credentials may not create "
-                    "it (s3:CreateBucket)"
+                    "it (s3:CreateBucket, and for the object lock Lucid creates buckets with "
+                    "s3:PutBucketObjectLockConfiguration and s3:PutBucketVersioning)"
                 ) from exc
-            raise translate(exc, f"creating bucket {self.bucket}") from exc
+            raise
+
+    def check_object_lock(self, doing: str = "") -> bool:
+        """Raise ObjectLockUnavailableError unless the bucket has object lock enabled.
+
+        True: the lock is there. False: these credentials may not read the configuration.
+        """
+        try:
+            self.client.get_object_lock_config(self.bucket)
+        except S3Error as exc:
+            if no_object_lock(exc):
+                detail = exc.code or "no lock configuration"
+                raise ObjectLockUnavailableError(lock_missing_message(
+                    self.bucket, f"{doing}: {detail}" if doing else detail)) from exc
+            if exc.code == "AccessDenied":
+                # Credentials scoped to writing (docs/storage.md) may not read the bucket's
+                # configuration; the first put then tells, with the same message.
+                log.info("may not read the object lock configuration of %s; the first "
+                         "upload will show whether it has one", self.bucket)
+                return False
+            raise translate(exc, f"reading the object lock configuration of {self.bucket}"
+                            ) from exc
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise translate(exc, f"creating bucket {self.bucket}") from exc
+            raise translate(exc, f"reading the object lock configuration of {self.bucket}"
+                            ) from exc
+        return True
 
     # -- writing -----------------------------------------------------------------
 
     def _put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str]) -> None:
         checksum = _sha256_b64(data)
         headers = {**metadata, "x-amz-checksum-sha256": checksum}
-        result = self._call(f"uploading {key}", lambda: self.client.put_object(
-            self.bucket, key, io.BytesIO(data), len(data), content_type=content_type,
-            metadata=headers,
-            # One part: a multipart ETag is not the object's MD5 and gains nothing here.
-            part_size=max(len(data), MIN_PART_SIZE),
-        ))
+        # This is the one place objects are put: every chunk, manifest and seal gets the
+        # session's retention here, dated from its own upload.
+        retention = object_retention(self.retention, self.clock())
+        try:
+            result = self._call(f"uploading {key}", lambda: self.client.put_object(
+                self.bucket, key, io.BytesIO(data), len(data), content_type=content_type,
+                metadata=headers, retention=retention,
+                # One part: a multipart ETag is not the object's MD5 and gains nothing here.
+                part_size=max(len(data), MIN_PART_SIZE),
+            ))
+        except StorageError as exc:
+            cause = exc.__cause__
+            if retention is not None and isinstance(cause, S3Error):
+                if no_object_lock(cause):
+                    raise ObjectLockUnavailableError(lock_missing_message(
+                        self.bucket, f"uploading {key}: {cause.code}")) from cause
+                # SeaweedFS says only "Invalid Request": ask the bucket why. When the
+                # credentials may not ask, the lock headers are still the likely cause.
+                if cause.code == "InvalidRequest" and \
+                        not self.check_object_lock(f"uploading {key}"):
+                    raise ObjectLockUnavailableError(lock_missing_message(
+                        self.bucket, f"uploading {key}: the store refused the retention "
+                        f"headers ({cause.code}) and its lock configuration is not readable "
+                        "with these credentials")) from cause
+            raise
         # The store verified the body against x-amz-checksum-sha256 before
         # answering; check that it echoes ours, or else the ETag's MD5.
         echoed = result.http_headers.get("x-amz-checksum-sha256") if result.http_headers else None
