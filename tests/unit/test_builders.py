@@ -278,11 +278,6 @@ def test_scoped_credentials_replace_the_shared_storage_secret_in_the_pod():
     scoped = builders.recorder_pod(REF, spec, OperatorSettings(
         recorder_image="rec:1", storage_scoped_credentials=True))
     container = scoped["spec"]["containers"][0]
-    env = {e["name"]: e for e in container["env"]}
-    assert env[contract.ENV_STORAGE_ACCESS_KEY]["valueFrom"]["secretKeyRef"] == {
-        "name": "demo-storage-session", "key": contract.STORAGE_ACCESS_KEY_FILE}
-    assert env[contract.ENV_STORAGE_SECRET_KEY]["valueFrom"]["secretKeyRef"] == {
-        "name": "demo-storage-session", "key": contract.STORAGE_SECRET_KEY_FILE}
     named = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]
              if "valueFrom" in e} | {v["secret"]["secretName"] for v in scoped["spec"]["volumes"]
                                      if "secret" in v}
@@ -297,5 +292,10 @@ def test_scoped_credentials_replace_the_shared_storage_secret_in_the_pod():
                      "mountPath": contract.STORAGE_CREDENTIALS_DIR, "readOnly": True}
 
 
-def test_without_scoped_credentials_no_session_secret_is_mounted(pod):
-    assert all(v["name"] != "storage-credentials" for v in pod["spec"]["volumes"])
+def test_without_scoped_credentials_the_sessions_own_secret_is_mounted(pod):
+    (volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == "storage-credentials"]
+    assert volume["secret"]["secretName"] == SPEC["storage"]["credentialsSecretRef"]["name"]
+    assert contract.STORAGE_SESSION_TOKEN_FILE not in [
+        i["path"] for i in volume["secret"]["items"]]
+
+
