@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import os
 import signal
@@ -250,11 +251,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--timeline", action="store_true",
                         help="record: also write update stamps and chunk acks (concurrency)")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="write cProfile stats of the whole run to this file (bench.profile)")
     args = parser.parse_args(argv)
     if args.mode == "capture":
-        result = asyncio.run(run_capture(args.depth, args.workdir))
+        work = run_capture(args.depth, args.workdir)
     else:
-        result = asyncio.run(run_record(args.depth, args.workdir, args.timeline))
+        work = run_record(args.depth, args.workdir, args.timeline)
+    if args.profile is None:
+        result = asyncio.run(work)
+    else:
+        # CPU time, not wall time: the wait for the next update is not work.
+        profiler = cProfile.Profile(time.process_time)
+        result = profiler.runcall(asyncio.run, work)
+        profiler.dump_stats(args.profile)
     args.out.write_text(json.dumps(result))
     return 0
 

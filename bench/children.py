@@ -159,9 +159,9 @@ class Child:
 
 
 def run_child(ctx: Context, mode: str, depth: int, seconds: float, workdir: Path,
-              sample_rss: bool = False) -> ChildRun:
+              sample_rss: bool = False, extra_args: tuple[str, ...] = ()) -> ChildRun:
     """Run bench.child `mode` while the desktop runs its workload for `seconds`."""
-    child = Child(ctx, mode, depth, workdir, sample_rss=sample_rss)
+    child = Child(ctx, mode, depth, workdir, sample_rss=sample_rss, extra_args=extra_args)
     try:
         child.wait_connected()
         ctx.desktop().run_workload(seconds)
