@@ -1,7 +1,7 @@
 # The README's two commands: `make demo` and `make test`.
 PY := .venv/bin/python
 
-.PHONY: demo test test-all bootstrap lint crds images
+.PHONY: demo test test-all test-fresh bootstrap lint crds images
 
 bootstrap:
 	bash devstack/bootstrap.sh
@@ -11,12 +11,19 @@ demo: bootstrap
 
 test: bootstrap
 	.venv/bin/ruff check .
+	npm --prefix player test
 	.venv/bin/pytest -m "not slow"
 
 # Everything, including the long fault and load tests CI leaves out.
 test-all: bootstrap
 	.venv/bin/ruff check .
+	npm --prefix player test
 	.venv/bin/pytest
+
+# A fresh Debian 12 machine, proven: a container from a plain debootstrap base runs the
+# bootstrap (cold: apt, venv, Go builds) and a stack test on a clean clone of HEAD.
+test-fresh: bootstrap
+	$(PY) -m lucid_devstack.fresh
 
 lint: bootstrap
 	.venv/bin/ruff check .

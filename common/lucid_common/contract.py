@@ -4,6 +4,9 @@ The operator's pod builder and the recorder's settings both read these, so the
 two sides cannot drift apart.
 """
 
+from collections.abc import Mapping
+from typing import Any
+
 ENV_PREFIX = "LUCID_RECORDER_"
 
 # Identity of the session the pod records (downward API / literal, no secrets).
@@ -34,3 +37,21 @@ PIPELINE_CONNECTING = "Connecting"
 PIPELINE_CAPTURING = "Capturing"
 PIPELINE_FINALIZED = "Finalized"
 PIPELINE_FAILED = "Failed"
+# The recorder got SIGTERM although nothing asked the recording to end (its pod was deleted,
+# evicted or drained): it stored what it had and left the recording open, so the next pod
+# continues it after a declared gap instead of finding it finalized.
+PIPELINE_INTERRUPTED = "Interrupted"
+
+
+def stop_intended(session: Mapping[str, Any]) -> bool:
+    """Whether the session asks its recording to end: only the spec (state Stopped), the
+    operator (status.stopReason, e.g. MaxDurationReached) or deletion may.
+
+    The operator decides by it whether a recorder that exited completed the session; the
+    recorder, whether to finalize the recording on SIGTERM.
+    """
+    spec = session.get("spec") or {}
+    metadata = session.get("metadata") or {}
+    status = session.get("status") or {}
+    return (spec.get("state") == "Stopped" or bool(metadata.get("deletionTimestamp"))
+            or bool(status.get("stopReason")))

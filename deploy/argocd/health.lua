@@ -4,7 +4,10 @@
 --   no status or phase yet            Progressing  (the operator has not reported)
 --   Failed                            Degraded
 --   Degraded condition True           Degraded     (unless Completed: a finished
---                                                   recording is judged by its outcome)
+--                                                   recording is judged by its outcome;
+--                                                   the recorder's problems, and a spec the
+--                                                   cluster refuses: PodRejected,
+--                                                   SpoolTooSmall)
 --   Pending, Connecting, Stopping     Progressing
 --   Recording                         Healthy
 --   Completed                         Healthy      (the recording ended and is stored; a

@@ -19,7 +19,7 @@ from typing import Any
 import yaml
 
 from lucid_devstack.operator_proc import OperatorProcess
-from lucid_devstack.proc import StackError, free_port, run
+from lucid_devstack.proc import StackError, run
 from lucid_devstack.stack import Stack, venv_bin
 
 REPO = Path(__file__).resolve().parents[2]
@@ -31,15 +31,39 @@ def say(message: str) -> None:
     print(f"\n==> {message}", flush=True)
 
 
-def _secret(name: str, data: dict[str, str]) -> str:
+def operator_settings() -> dict[str, str]:
+    """The demo operator's settings.
+
+    The local kubelet runs every pod on the host's network, so a fixed recorder metrics
+    port (right on a cluster, where each pod has its own network namespace) would let only
+    one recorder bind it: a second session would fail with `Address already in use`.
+    Port 0 turns the recorders' /metrics and /healthz off, as the tests do.
+    """
+    return {"LUCID_RECORDER_METRICS_PORT": "0", "LUCID_TERMINATION_GRACE_SECONDS": "30"}
+
+
+def secrets(stack: Stack, public_key_pem: str) -> dict[str, dict[str, str]]:
+    """The Secrets examples/session.yaml refers to, by name, for the local stack."""
+    return {
+        "rdp-login": {"username": stack.desktop.username, "password": stack.desktop.password},
+        "minio-creds": {"accessKey": stack.minio.access_key,
+                        "secretKey": stack.minio.secret_key},
+        "auditor-public-key": {"publicKey": public_key_pem},
+    }
+
+
+def secret_manifest(name: str, data: dict[str, str], namespace: str = NAMESPACE) -> str:
     return yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NAMESPACE},
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace},
         "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     })
 
 
-def session_manifest(stack: Stack) -> dict[str, Any]:
+def session_manifest(stack: Stack, name: str = "demo",
+                     namespace: str = NAMESPACE) -> dict[str, Any]:
+    """examples/session.yaml pointed at the local stack's desktop and MinIO."""
     manifest = yaml.safe_load((REPO / "examples" / "session.yaml").read_text())
+    manifest["metadata"].update(name=name, namespace=namespace)
     target = manifest["spec"]["target"]
     target["port"] = stack.desktop.rdp_port
     target["tls"]["fingerprintSha256"] = stack.desktop.tls_fingerprint_sha256
@@ -67,9 +91,7 @@ def walk_through(stack: Stack) -> None:
                   "crd/recordingsessions.lucid.dev")
 
     say("starting the operator")
-    operator = OperatorProcess(stack, settings={
-        "LUCID_RECORDER_METRICS_PORT": str(free_port()),
-        "LUCID_TERMINATION_GRACE_SECONDS": "30"}).start()
+    operator = OperatorProcess(stack, settings=operator_settings()).start()
     auditor = stack.workdir / "auditor-keys"
     try:
         say(f"generating the auditor's key pair in {auditor} (the private key never enters "
@@ -77,13 +99,8 @@ def walk_through(stack: Stack) -> None:
         print(tool(stack, "lucid-seal", "keygen", "--out-dir", str(auditor)), end="")
         say("creating the namespace and the Secrets (RDP login, MinIO keys, recipient key)")
         stack.kubectl("create", "namespace", NAMESPACE)
-        for name, data in {
-            "rdp-login": {"username": stack.desktop.username, "password": stack.desktop.password},
-            "minio-creds": {"accessKey": stack.minio.access_key,
-                            "secretKey": stack.minio.secret_key},
-            "auditor-public-key": {"publicKey": (auditor / "public.pem").read_text()},
-        }.items():
-            print(stack.kubectl("apply", "-f", "-", input_text=_secret(name, data)).stdout,
+        for name, data in secrets(stack, (auditor / "public.pem").read_text()).items():
+            print(stack.kubectl("apply", "-f", "-", input_text=secret_manifest(name, data)).stdout,
                   end="")
 
         say("kubectl apply -f examples/session.yaml")
@@ -94,6 +111,12 @@ def walk_through(stack: Stack) -> None:
         say(f"recording for {RECORD_SECONDS}s while typing into the desktop")
         stack.desktop.run_workload(RECORD_SECONDS)
         print(stack.kubectl("get", "rsess", "-n", NAMESPACE, "-o", "wide").stdout)
+        say("kubectl get rsess -l lucid.dev/project=lucid (spec.audit, mirrored into labels)")
+        print(stack.kubectl("get", "rsess", "-A", "-l", "lucid.dev/project=lucid").stdout)
+        pod = stack.kubectl("get", "rsess", "demo", "-n", NAMESPACE,
+                            "-o", "jsonpath={.status.podName}").stdout
+        say(f"kubectl logs {pod} --tail=5")
+        print(stack.kubectl("logs", pod, "-n", NAMESPACE, "--tail=5").stdout)
 
         say("stopping through the spec (spec.state: Stopped)")
         stack.kubectl("patch", "rsess", "demo", "-n", NAMESPACE, "--type=merge",

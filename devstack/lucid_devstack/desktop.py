@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import ssl
 import string
@@ -75,12 +76,24 @@ def random_password() -> str:
     return "".join(secrets.choice(alphabet) for _ in range(8))
 
 
-def free_display() -> int:
-    """A display number with neither an X socket nor an X lock file."""
+def abstract_x_displays(unix_sockets: str) -> set[int]:
+    """The displays whose X server holds its abstract socket, from /proc/net/unix's text.
+
+    Xvnc listens on @/tmp/.X11-unix/X<n> in the network namespace as well as on the file in
+    /tmp. A process with its own /tmp on a shared network (a container on the host network,
+    a service with PrivateTmp) sees no file of another's display, yet an Xvnc started on it
+    dies with "Cannot establish any listening sockets".
+    """
+    return {int(n) for n in re.findall(r" @/tmp/\.X11-unix/X(\d+)$", unix_sockets, re.M)}
+
+
+def free_display(unix_sockets: Path = Path("/proc/net/unix")) -> int:
+    """A display number with neither an X socket (file or abstract) nor an X lock file."""
+    taken = abstract_x_displays(unix_sockets.read_text()) if unix_sockets.exists() else set()
     for number in range(XVNC_FIRST_DISPLAY, XVNC_LAST_DISPLAY + 1):
         socket_path = Path(f"/tmp/.X11-unix/X{number}")
         lock_path = Path(f"/tmp/.X{number}-lock")
-        if not socket_path.exists() and not lock_path.exists():
+        if number not in taken and not socket_path.exists() and not lock_path.exists():
             return number
     raise StackError(f"no free X display between :{XVNC_FIRST_DISPLAY} and :{XVNC_LAST_DISPLAY}")
 
@@ -294,7 +307,8 @@ class Desktop:
                 with log.open("rb") as fh:
                     fh.seek(log_start)
                     text = fh.read().decode(errors="replace")
-                if "already active" in text or "in use" in text:
+                if any(taken in text for taken in ("already active", "in use",
+                                                   "already running")):
                     continue
                 raise
             self.display = display

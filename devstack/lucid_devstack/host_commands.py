@@ -11,7 +11,7 @@ import shutil
 import sys
 from collections.abc import Mapping
 
-from lucid_devstack.versions import COMMANDS
+from lucid_devstack.versions import BOOTSTRAP_PACKAGES, COMMANDS
 
 # Root's PATH as Debian sets it: xrdp, nft and friends live in the sbin directories.
 SEARCH_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
@@ -22,6 +22,17 @@ def missing_commands(commands: Mapping[str, str] = COMMANDS,
     """The commands (with their packages) that are not found on `path`."""
     return {command: package for command, package in commands.items()
             if shutil.which(command, path=path) is None}
+
+
+def packages_needed(commands: Mapping[str, str] = COMMANDS,
+                    path: str = SEARCH_PATH) -> list[str]:
+    """Packages to consider: those listed for a command that is not on `path`, and the
+    bootstrap's own packages, which ship no command (the bootstrap skips installed ones).
+
+    A command already there from elsewhere needs no package (npm comes with NodeSource's
+    nodejs, whose package conflicts with Debian's npm).
+    """
+    return sorted(set(missing_commands(commands, path).values()) | set(BOOTSTRAP_PACKAGES))
 
 
 def report(missing: Mapping[str, str]) -> str:

@@ -75,18 +75,26 @@ def debian_mirror(sources: Iterable[Path] = (Path("/etc/apt/sources.list.d/debia
 
 
 def ensure_build_base() -> None:
-    key = hashlib.sha256(" ".join(BUILD_BASE_PACKAGES).encode()).hexdigest()[:16]
-    if podman.image_label(BUILD_BASE, INPUTS_LABEL) == key:
-        return
+    ensure_debian_base(BUILD_BASE, BUILD_BASE_PACKAGES, "the build base")
+
+
+def ensure_debian_base(image: str, packages: Iterable[str], what: str,
+                       force: bool = False) -> float:
+    """Debian 12 minbase plus `packages` as `image`, unless an image of that package list
+    exists; the seconds it took (0 when it was there)."""
+    packages = tuple(packages)
+    key = hashlib.sha256(" ".join(packages).encode()).hexdigest()[:16]
+    if not force and podman.image_label(image, INPUTS_LABEL) == key:
+        return 0.0
     debootstrap = shutil.which("debootstrap", path="/usr/sbin:/usr/bin:/sbin:/bin")
     if debootstrap is None:
         raise StackError("debootstrap is not installed (Debian package debootstrap)")
-    _say(f"making the build base {BUILD_BASE} with debootstrap (about 2 minutes)")
+    _say(f"making {what} {image} with debootstrap (about 2 minutes)")
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="lucid-base-") as scratch:
         root = Path(scratch) / "root"
         done = subprocess.run(
-            [debootstrap, "--variant=minbase", f"--include={','.join(BUILD_BASE_PACKAGES)}",
+            [debootstrap, "--variant=minbase", f"--include={','.join(packages)}",
              "bookworm", str(root), debian_mirror()],
             capture_output=True, timeout=1800, check=False)
         if done.returncode != 0:
@@ -96,8 +104,10 @@ def ensure_build_base() -> None:
             for item in (root / cache).glob("*"):
                 if item.is_file():
                     item.unlink()
-        _import(root, BUILD_BASE, key)
-    _say(f"build base ready in {time.monotonic() - started:.0f}s")
+        _import(root, image, key)
+    took = time.monotonic() - started
+    _say(f"{what} {image} ready in {took:.0f}s")
+    return took
 
 
 def _import(root: Path, image: str, key: str) -> None:

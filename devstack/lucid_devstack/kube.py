@@ -15,6 +15,9 @@ from lucid_devstack.proc import Proc, StackError, free_port, http_ok
 
 SERVICE_CIDR = "10.96.0.0/24"
 NODE_NAME = "lucid-local"
+# The identity the apiserver presents to kubelets (kubectl logs); the local kubelet's
+# server answers only it.
+KUBELET_CLIENT_CN = "kube-apiserver-kubelet-client"
 
 
 def write_kubeconfig(path: Path, server: str, ca: Path, client: KeyPair, user: str) -> Path:
@@ -46,6 +49,10 @@ class ControlPlane:
     # and the scheduler identity it binds pods with.
     node_kubeconfig: Path = field(init=False)
     scheduler_kubeconfig: Path = field(init=False)
+    # The local kubelet's HTTPS serving certificate, and the CA that signs every
+    # certificate of the stack (so also the apiserver's kubelet client certificate).
+    kubelet_serving: KeyPair = field(init=False)
+    ca_cert: Path = field(init=False)
 
     @property
     def server(self) -> str:
@@ -69,6 +76,11 @@ class ControlPlane:
         kcm = ca.issue("kcm", "system:kube-controller-manager")
         node = ca.issue("node", f"system:node:{NODE_NAME}", organizations=("system:nodes",))
         scheduler = ca.issue("scheduler", "system:kube-scheduler")
+        kubelet_client = ca.issue("apiserver-kubelet-client", KUBELET_CLIENT_CN)
+        self.kubelet_serving = ca.issue(
+            "kubelet-serving", f"system:node:{NODE_NAME}", organizations=("system:nodes",),
+            dns=(NODE_NAME, "localhost"), ips=("127.0.0.1",), server=True)
+        self.ca_cert = ca.cert_path
         self.kubeconfig = write_kubeconfig(
             self.workdir / "admin.kubeconfig", self.server, ca.cert_path, admin, "admin")
         kcm_config = write_kubeconfig(
@@ -97,6 +109,13 @@ class ControlPlane:
             # lets the local kubelet read only what its pods reference.
             "--authorization-mode=Node,RBAC",
             "--enable-admission-plugins=NodeRestriction",
+            # kubectl logs: the apiserver calls the kubelet at the node's InternalIP
+            # (127.0.0.1; its Hostname resolves nowhere), authenticates with this client
+            # certificate and verifies the kubelet's serving certificate against the CA.
+            "--kubelet-preferred-address-types=InternalIP,Hostname",
+            f"--kubelet-client-certificate={kubelet_client.cert}",
+            f"--kubelet-client-key={kubelet_client.key}",
+            f"--kubelet-certificate-authority={ca.cert_path}",
             "--profiling=false",
         ], self.workdir / "logs" / "kube-apiserver.log").start()
         self.procs["kube-apiserver"] = apiserver

@@ -23,7 +23,8 @@ Two runtimes, chosen by each container's image:
   host (kubelet_spec's wrapper).
 
 kubelet_node holds the first two jobs, kubelet_pod, kubelet_spec and kubelet_podman the
-third.
+third. kubelet_server serves /containerLogs over HTTPS (the port the Node advertises), so
+`kubectl logs` works in both modes.
 
 Supported: env (value, secretKeyRef, configMapKeyRef, fieldRef, envFrom, $(VAR)
 expansion), volumes (secret, configMap, emptyDir, projected with serviceAccountToken /
@@ -31,7 +32,8 @@ configMap / secret / downwardAPI, downwardAPI, hostPath; items, modes, optional,
 subPath), securityContext (runAsUser/Group, runAsNonRoot, fsGroup, supplementalGroups,
 readOnlyRootFilesystem, allowPrivilegeEscalation, capabilities), httpGet / tcpSocket /
 exec probes (startup, liveness, readiness), restartPolicy with back-off,
-FallbackToLogsOnError, graceful deletion, in-cluster config inside pods.
+FallbackToLogsOnError, graceful deletion, in-cluster config inside pods, `kubectl logs`
+(follow, previous, tail, timestamps, since, limit-bytes; kubelet_server, kubelet_logs).
 
 Known differences from a real kubelet (on purpose or for lack of need):
 
@@ -57,6 +59,11 @@ Known differences from a real kubelet (on purpose or for lack of need):
   ones fail with reason UnsupportedByLocalKubelet and a message saying what; the rest
   are ignored.
 * Process mode: env var names that are not shell identifiers are skipped (logged by name).
+* Container logs are one file per container (stdout and stderr interleaved, every run
+  appended): `kubectl logs --timestamps` shows when the local kubelet first saw a line
+  (polled four times a second), not when it was written; `stream=Stdout`/`Stderr` are
+  refused. The kubelet's HTTPS server answers only /containerLogs and /healthz (no exec,
+  attach, port-forward or stats), and only to the apiserver's client certificate.
 * CrashLoopBackOff starts at 1 s and doubles to 30 s (kubelet: 10 s to 5 min).
 * Tolerations are ignored: the node has no taints.
 * A pod found already started by an earlier kubelet process is marked Failed
@@ -83,10 +90,11 @@ from typing import Any
 import yaml
 
 from lucid_devstack import kubelet_podman
-from lucid_devstack.kube import NODE_NAME, ControlPlane
+from lucid_devstack.kube import KUBELET_CLIENT_CN, NODE_NAME, ControlPlane
 from lucid_devstack.kubelet_api import Api, list_watch
 from lucid_devstack.kubelet_node import NodeAgent, Scheduler
 from lucid_devstack.kubelet_pod import TERMINAL, NodeContext, PodWorker, process_start
+from lucid_devstack.kubelet_server import KubeletServer
 from lucid_devstack.kubelet_spec import (
     NODE_DISK_FREE_FILE,
     SYSTEM_PATH,
@@ -182,12 +190,16 @@ class LocalKubelet:
     def start(self, timeout: float = 60.0) -> LocalKubelet:
         ready = self.workdir / "kubelet" / "ready"
         ready.unlink(missing_ok=True)
+        serving = self.control_plane.kubelet_serving
         self.proc = Proc("kubelet", [
             sys.executable, "-m", "lucid_devstack.kubelet",
             "--node-kubeconfig", str(self.control_plane.node_kubeconfig),
             "--scheduler-kubeconfig", str(self.control_plane.scheduler_kubeconfig),
             "--node-name", NODE_NAME,
             "--workdir", str(self.workdir),
+            "--serving-cert", str(serving.cert), "--serving-key", str(serving.key),
+            "--client-ca", str(self.control_plane.ca_cert),
+            "--authorized-client", KUBELET_CLIENT_CN,
         ], self.log).start()
         self.proc.wait_until(ready.exists, timeout, "node registered and watches synced")
         return self
@@ -287,6 +299,18 @@ class PodManager:
                 return
         worker.update(pod)
 
+    def find(self, namespace: str, name: str) -> PodWorker | None:
+        """The worker of that pod; of two (a pod replaced under its name), the newer."""
+        with self.lock:
+            found = [w for w in self.workers.values()
+                     if (w.namespace, w.name) == (namespace, name)]
+        current = [w for w in found if not w.deleting]
+        return (current or found or [None])[-1]
+
+    def all(self) -> list[PodWorker]:
+        with self.lock:
+            return list(self.workers.values())
+
     def shutdown(self, grace: float) -> None:
         with self.lock:
             workers = list(self.workers.values())
@@ -322,6 +346,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scheduler-kubeconfig", type=Path, required=True)
     parser.add_argument("--node-name", default=NODE_NAME)
     parser.add_argument("--workdir", type=Path, required=True)
+    # The HTTPS server for kubectl logs (kubelet_server); without a certificate, none.
+    parser.add_argument("--serving-cert", type=Path)
+    parser.add_argument("--serving-key", type=Path)
+    parser.add_argument("--client-ca", type=Path)
+    parser.add_argument("--authorized-client", action="append", default=[],
+                        help="common name of a client certificate that may read logs")
     args = parser.parse_args(argv)
     logging.basicConfig(stream=sys.stderr, level=logging.INFO,
                         format="%(asctime)s %(levelname)s %(message)s")
@@ -374,10 +404,14 @@ def main(argv: list[str] | None = None) -> int:
         exposures=runtime_exposures({sys.prefix, sys.base_prefix, sys.exec_prefix,
                                      sys.base_exec_prefix}))
 
-    agent = NodeAgent(node_api, args.node_name, stop)
+    pods = PodManager(ctx)
+    server = None
+    if args.serving_cert and args.serving_key and args.client_ca:
+        server = KubeletServer(pods, args.serving_cert, args.serving_key, args.client_ca,
+                               args.authorized_client, threading.Event()).start()
+    agent = NodeAgent(node_api, args.node_name, stop, server.port if server else 0)
     agent.register()
     scheduler = Scheduler(scheduler_api, args.node_name, stop)
-    pods = PodManager(ctx)
     threads = [
         threading.Thread(target=agent.run, name="node-agent", daemon=True),
         threading.Thread(target=scheduler.work, name="scheduler", daemon=True),
@@ -398,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
         log.info("kubelet: node %s ready (workdir %s)", args.node_name, workdir)
     while not stop.wait(1.0):
         pass
+    if server is not None:
+        server.shutdown()
     pods.shutdown(SHUTDOWN_GRACE)
     kill_leftovers(workdir)
     remove_leftover_containers(workdir)

@@ -60,10 +60,13 @@ def _os_image() -> str:
 class NodeAgent:
     """Keeps the Node object present and Ready, and its Lease fresh."""
 
-    def __init__(self, api: Api, node_name: str, stop: threading.Event) -> None:
+    def __init__(self, api: Api, node_name: str, stop: threading.Event,
+                 kubelet_port: int = 0) -> None:
         self.api = api
         self.node_name = node_name
         self.stop = stop
+        # Where the apiserver reaches this kubelet's HTTPS server (kubectl logs); 0: none.
+        self.kubelet_port = kubelet_port
         self.node_uid = ""
         # The conditions never change, so their transition time is this agent's start.
         self.since = rfc3339()
@@ -87,10 +90,12 @@ class NodeAgent:
                           "kubelet has sufficient PID available"),
                 condition("Ready", "True", "KubeletReady", "local kubelet is posting ready status"),
             ],
+            # The apiserver prefers InternalIP (kube.py sets --kubelet-preferred-address-types):
+            # the host name resolves nowhere.
             "addresses": [{"type": "InternalIP", "address": "127.0.0.1"},
                           {"type": "Hostname", "address": self.node_name}],
             "capacity": capacity, "allocatable": capacity,
-            "daemonEndpoints": {"kubeletEndpoint": {"Port": 0}},
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
             "nodeInfo": {
                 "machineID": "", "systemUUID": "", "bootID": "",
                 "kernelVersion": platform.release(), "osImage": _os_image(),
@@ -203,10 +208,13 @@ class Scheduler:
 
     RETRY_UNSCHEDULABLE = 30.0
 
-    def __init__(self, api: Api, node_name: str, stop: threading.Event) -> None:
+    def __init__(self, api: Api, node_name: str, stop: threading.Event,
+                 kubelet_port: int = 0) -> None:
         self.api = api
         self.node_name = node_name
         self.stop = stop
+        # Where the apiserver reaches this kubelet's HTTPS server (kubectl logs); 0: none.
+        self.kubelet_port = kubelet_port
         self.pending: dict[str, dict[str, Any]] = {}
         self.lock = threading.Lock()
         self.queue: queue.Queue[str] = queue.Queue()

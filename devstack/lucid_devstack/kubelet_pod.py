@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lucid_devstack import kubelet_podman
+from lucid_devstack import kubelet_podman, podman
 from lucid_devstack.kubelet_api import STRATEGIC, Api, ApiError, pod_path, rfc3339
 from lucid_devstack.kubelet_spec import (
     CONFIG_ERROR,
@@ -240,12 +240,13 @@ class Container:
     backoff: float = BACKOFF_START
     kill_deadline: float | None = None
     log_offset: int = 0
+    # Where each run's output begins in log_path: `kubectl logs --previous` (kubelet_server).
+    run_offsets: list[int] = field(default_factory=list)
     ident: Identity | None = None
     env_input: bytes = b""
     probes: dict[str, Probe] = field(default_factory=dict)
     # The podman container of this run ("" in process mode).
     podman_name: str = ""
-    env_names: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         for kind in ("startupProbe", "livenessProbe", "readinessProbe"):
@@ -430,7 +431,7 @@ class Container:
 
     def _image_uid(self) -> int | None:
         """The image's numeric USER; ConfigError while the image is missing or unusable."""
-        if not kubelet_podman.image_present(self.image):
+        if not podman.image_exists(self.image):
             raise ConfigError(kubelet_podman.IMAGE_NEVER_PULL,
                               f'Container image "{self.image}" is not present with pull '
                               "policy of Never")
@@ -467,13 +468,14 @@ class Container:
         except OSError as exc:
             self._start_failed(f"starting podman: {exc}", now, deleting)
             return
-        self.podman_name, self.env_names = name, tuple(env)
+        self.podman_name = name
         self.env_input = b""
         self._running(now, ident)
 
     def _running(self, now: float, ident: Identity) -> None:
         ctx = self.worker.ctx
         assert self.popen is not None
+        self.run_offsets.append(self.log_offset)
         self.pgid = self.popen.pid
         record_pid(ctx.pids_dir, self.pid_key, self.pgid)
         self.ident = ident
@@ -541,7 +543,7 @@ class Container:
     def _exec_probe(self, command: list[str], timeout: float) -> tuple[bool, str]:
         assert self.ident is not None
         if self.podman_name:
-            argv = kubelet_podman.exec_argv(self.podman_name, self.ident, command, ())
+            argv = kubelet_podman.exec_argv(self.podman_name, self.ident, command)
         else:
             argv = exec_probe_argv(self.worker.ctx.tools, self.pgid, self.ident, command)
         stdin = _memfd(self.env_input)

@@ -100,10 +100,6 @@ def run_argv(*, name: str, image: str, label: str, command: Sequence[str] | None
     return podman.argv(*flags, image, *args)
 
 
-def image_present(image: str) -> bool:
-    return podman.image_exists(image)
-
-
 def image_user(image: str) -> str:
     done = podman.run(["image", "inspect", "--format", "{{.Config.User}}", image],
                       timeout=PODMAN_TIMEOUT_S)
@@ -155,11 +151,9 @@ def main_pid(name: str) -> int:
     return int(done.stdout.decode().strip())
 
 
-def exec_argv(name: str, ident: Identity, command: Sequence[str],
-              env_names: Iterable[str]) -> list[str]:
+def exec_argv(name: str, ident: Identity, command: Sequence[str]) -> list[str]:
+    """An exec probe: the command inside the running container, as its user."""
     flags = ["exec"]
     if ident.uid is not None:
         flags += ["--user", str(ident.uid)]
-    for env_name in env_names:
-        flags += ["--env", env_name]
     return podman.argv(*flags, name, *command)

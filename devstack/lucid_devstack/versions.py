@@ -25,9 +25,15 @@ COMMANDS: dict[str, str] = {
     "xclock": "x11-apps",
     "xwd": "x11-apps",
     "xdpyinfo": "x11-utils",
+    # The desktop's private X cookie (a dependency of Xvnc's package today, run by ours).
+    "xauth": "xauth",
     "xdotool": "xdotool",
     "xterm": "xterm",
     "openssl": "openssl",
+    # tests/stack/test_desktop.py looks for leftover processes.
+    "ps": "procps",
+    # The operator-scale bench's stand-in recorder reports its status with it.
+    "curl": "curl",
     # The player's video export and the x264 baseline of the bench.
     "ffmpeg": "ffmpeg",
     "ffprobe": "ffmpeg",
@@ -51,7 +57,19 @@ COMMANDS: dict[str, str] = {
     "podman": "podman",
     "runc": "runc",
     "debootstrap": "debootstrap",
+    # The browser player (player/): its node test suite, its build, and its browser tests,
+    # which drive Debian's Chromium with playwright-core (Playwright's own browser
+    # downloads are not used). Debian 12's nodejs is 18.19 and has no npm; a machine whose
+    # nodejs comes with npm (NodeSource's, which conflicts with Debian's npm package) keeps
+    # it: the bootstrap installs a package only when one of its commands is missing.
+    "node": "nodejs",
+    "npm": "npm",
+    "chromium": "chromium",
 }
 
-# Debian packages the stack needs at run time.
-APT_PACKAGES = tuple(sorted(set(COMMANDS.values())))
+# What the bootstrap itself needs beyond the commands: `python3 -m venv` needs ensurepip,
+# which Debian ships apart from python3, so a fresh Debian 12 cannot make the venv without it.
+BOOTSTRAP_PACKAGES = ("python3-venv",)
+
+# Debian packages the bootstrap installs when missing.
+APT_PACKAGES = tuple(sorted(set(COMMANDS.values()) | set(BOOTSTRAP_PACKAGES)))

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lucid_common import contract
-from lucid_common.api import API_VERSION, GROUP, KIND, PLURAL, RecordingSessionSpec
+from lucid_common.api import API_VERSION, AUDIT_LABELS, GROUP, KIND, PLURAL, RecordingSessionSpec
 from lucid_operator.quantity import quantity_bytes
 from lucid_operator.settings import OperatorSettings
 from lucid_operator.spool_budget import spool_bound
@@ -65,6 +65,24 @@ def labels(ref: SessionRef) -> dict[str, str]:
         LABEL_SESSION: ref.name[:63].rstrip("-."),
         LABEL_SESSION_UID: ref.uid,
     }
+
+
+def audit_labels(spec: RecordingSessionSpec) -> dict[str, str | None]:
+    """The labels that mirror spec.audit: its value, or None where the field is unset.
+
+    The models restrict project and environment to label values, so copying cannot fail.
+    """
+    audit = spec.audit
+    return {label: getattr(audit, field) if audit is not None else None
+            for field, label in AUDIT_LABELS.items()}
+
+
+def label_patch(current: dict[str, str], wanted: dict[str, str | None]) -> dict[str, str | None]:
+    """The merge patch of metadata.labels that makes `current` agree with `wanted`.
+
+    None removes a label; labels not in `wanted` are someone else's and stay as they are.
+    """
+    return {key: value for key, value in wanted.items() if current.get(key) != value}
 
 
 def _metadata(ref: SessionRef) -> dict[str, Any]:
@@ -122,6 +140,10 @@ def _resources(spec: RecordingSessionSpec, settings: OperatorSettings) -> dict[s
                      "memory": settings.recorder_memory_request},
         "limits": {"cpu": settings.recorder_cpu_limit, "memory": settings.recorder_memory_limit},
     }
+    if settings.recorder_ephemeral_storage_request:
+        resources["requests"]["ephemeral-storage"] = settings.recorder_ephemeral_storage_request
+    if settings.recorder_ephemeral_storage_limit:
+        resources["limits"]["ephemeral-storage"] = settings.recorder_ephemeral_storage_limit
     override = spec.recorder_pod.resources
     if override is not None:
         for section in ("requests", "limits"):
@@ -206,7 +228,9 @@ def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
         pod_spec["nodeSelector"] = dict(spec.recorder_pod.node_selector)
     if spec.recorder_pod.tolerations:
         pod_spec["tolerations"] = [t.to_k8s() for t in spec.recorder_pod.tolerations]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": _metadata(ref), "spec": pod_spec}
+    metadata = _metadata(ref)
+    metadata["labels"].update({k: v for k, v in audit_labels(spec).items() if v is not None})
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": pod_spec}
 
 
 def _probes(port: int) -> dict[str, Any]:

@@ -21,6 +21,16 @@ REFERENCES_RESOLVED = "ReferencesResolved"
 TARGET_REACHABLE = "TargetReachable"
 RECORDER_RUNNING = "RecorderRunning"
 DEGRADED = "Degraded"
+# A finished one-shot is not an error: Succeeded is True on Completed, False on Failed,
+# absent while the session runs (like a Job's Complete/Failed conditions).
+SUCCEEDED = "Succeeded"
+
+# Degraded reasons the operator sets for a spec or setting that no retry can get past;
+# the recorder's own problems carry RecorderDegraded.
+RECORDER_DEGRADED = "RecorderDegraded"
+CONFIG_DEGRADED = frozenset({"PodRejected", "SpoolTooSmall"})
+# Ready's reason while the recorder pod goes away although the spec says Recording.
+RECORDER_LOST = "RecorderLost"
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,13 @@ class Observation:
     pod_gone_after_start: bool = False
     recorder_capturing: bool = False
     stop_reason: str = ""
+    # The pod's name even when it is gone (pod is then None), for messages.
+    pod_name: str = ""
+
+    @property
+    def stopping(self) -> bool:
+        """Something asked the recording to end (lucid_common.contract.stop_intended)."""
+        return self.desired_state == "Stopped" or self.deleting or bool(self.stop_reason)
 
 
 def derive_phase(obs: Observation) -> tuple[Phase, list[ConditionUpdate]]:
@@ -144,7 +161,7 @@ def derive_phase(obs: Observation) -> tuple[Phase, list[ConditionUpdate]]:
     if obs.previous_phase in TERMINAL_PHASES:
         return obs.previous_phase, []
     pod = obs.pod
-    stopping = obs.desired_state == "Stopped" or obs.deleting or bool(obs.stop_reason)
+    stopping = obs.stopping
 
     if pod is not None and _failed(pod):
         reason = pod.reason or "RecorderFailed"
@@ -153,16 +170,20 @@ def derive_phase(obs: Observation) -> tuple[Phase, list[ConditionUpdate]]:
             message += f" with exit code {pod.exit_code}"
         if pod.message:
             message += f": {pod.message}"
-        return Phase.FAILED, [
-            ConditionUpdate(RECORDER_RUNNING, False, _camel(reason), message),
-            ConditionUpdate(READY, False, "RecorderFailed", message),
-        ]
-    exited_cleanly = pod is not None and pod.phase == "Succeeded"
-    if exited_cleanly or (pod is None and obs.pod_gone_after_start and stopping):
-        why = obs.stop_reason or ("SessionDeleted" if obs.deleting else "StoppedBySpec")
-        return Phase.COMPLETED, [
-            ConditionUpdate(RECORDER_RUNNING, False, "Completed", "recorder exited cleanly"),
-            ConditionUpdate(READY, False, "Completed", f"recording completed ({why})"),
+        return Phase.FAILED, failed_updates(_camel(reason), "RecorderFailed", message)
+    ended = (pod is not None and pod.phase == "Succeeded") or (
+        pod is None and obs.pod_gone_after_start)
+    if ended and stopping:
+        why = stop_reason_of(obs)
+        return Phase.COMPLETED, completed_updates(why, "recorder exited cleanly")
+    if ended or (pod is not None and pod.terminating and not stopping):
+        # Nothing asked the recording to end: the pod was deleted, evicted or its node
+        # lost. That is no completion; the caller replaces the pod or gives up.
+        message = lost_message(obs)
+        return Phase.PENDING, [
+            ConditionUpdate(RECORDER_RUNNING, False,
+                            "PodLost" if ended else "PodTerminating", message),
+            ConditionUpdate(READY, False, RECORDER_LOST, message),
         ]
     if stopping:
         return Phase.STOPPING, [
@@ -198,18 +219,81 @@ def derive_phase(obs: Observation) -> tuple[Phase, list[ConditionUpdate]]:
     ]
 
 
+def stop_reason_of(obs: Observation) -> str:
+    """Why a stopping session stops: the recorded reason, else deletion or the spec."""
+    return obs.stop_reason or ("SessionDeleted" if obs.deleting else "StoppedBySpec")
+
+
+def pod_lost(obs: Observation) -> bool:
+    """The recorder pod ended although nothing asked the recording to end."""
+    if obs.stopping or obs.previous_phase in TERMINAL_PHASES:
+        return False
+    if obs.pod is None:
+        return obs.pod_gone_after_start
+    return obs.pod.phase == "Succeeded" and not _failed(obs.pod)
+
+
+def lost_message(obs: Observation) -> str:
+    name = obs.pod.name if obs.pod is not None else obs.pod_name
+    if obs.pod is not None and obs.pod.phase != "Succeeded":
+        return (f"recorder pod {name} is being deleted while spec.state is Recording; "
+                "it stores what it has, and a new pod continues the recording after a "
+                "declared gap")
+    return (f"recorder pod {name} ended while spec.state is Recording (deleted, evicted "
+            "or its node lost)")
+
+
+def completed_updates(why: str, how: str) -> list[ConditionUpdate]:
+    """A finished recording is the session's good end: Ready and Succeeded say so."""
+    return [
+        ConditionUpdate(RECORDER_RUNNING, False, "Completed", how),
+        ConditionUpdate(READY, True, "Completed", f"recording completed ({why})"),
+        ConditionUpdate(SUCCEEDED, True, why, f"recording completed ({why})"),
+    ]
+
+
+def failed_updates(running_reason: str, reason: str, message: str) -> list[ConditionUpdate]:
+    return [
+        ConditionUpdate(RECORDER_RUNNING, False, running_reason, message),
+        ConditionUpdate(READY, False, reason, message),
+        ConditionUpdate(SUCCEEDED, False, reason, message),
+    ]
+
+
 def degraded_update(pipeline: dict[str, Any], conditions: Iterable[dict[str, Any]]
                     ) -> ConditionUpdate | None:
-    """Degraded mirrors the recorder's reported problem; None when it already does."""
+    """Degraded mirrors the recorder's reported problem; None when it already does.
+
+    A Degraded the operator set for the configuration (CONFIG_DEGRADED) is not the
+    recorder's to clear: it stays until a pod is accepted.
+    """
     message = pipeline.get("message") or ""
     current = next((c for c in conditions if c.get("type") == DEGRADED), None)
+    if current is not None and current.get("status") == "True" and \
+            current.get("reason") in CONFIG_DEGRADED:
+        return None
     if message:
         if current and current.get("status") == "True" and current.get("message") == message:
             return None
-        return ConditionUpdate(DEGRADED, True, "RecorderDegraded", message)
+        return ConditionUpdate(DEGRADED, True, RECORDER_DEGRADED, message)
     if current is None or current.get("status") == "False":
         return None
     return ConditionUpdate(DEGRADED, False, "Healthy", "the recorder reports no problem")
+
+
+def config_degraded(reason: str, message: str) -> ConditionUpdate:
+    return ConditionUpdate(DEGRADED, True, reason, message)
+
+
+def config_recovered(conditions: Iterable[dict[str, Any]], reasons: Iterable[str]
+                     ) -> list[ConditionUpdate]:
+    """Clear a configuration Degraded of one of `reasons` once it no longer holds."""
+    current = next((c for c in conditions if c.get("type") == DEGRADED), None)
+    if current is None or current.get("status") != "True" or \
+            current.get("reason") not in set(reasons):
+        return []
+    return [ConditionUpdate(DEGRADED, False, "ConfigurationAccepted",
+                            f"resolved: {current.get('message', '')}"[:1024])]
 
 
 def _failed(pod: PodView) -> bool:

@@ -62,7 +62,26 @@ def stop_session(body: kopf.Body, memo: kopf.Memo, old: Any, **_: Any) -> None:
          lambda kube, settings: reconcile.stop(kube, settings, _session(body), "StoppedBySpec"))
 
 
-@kopf.on.delete(*RESOURCE)
+@kopf.on.field(*RESOURCE, field="spec.audit")
+def audit_changed(body: kopf.Body, memo: kopf.Memo, reason: kopf.Reason, **_: Any) -> None:
+    if reason == kopf.Reason.CREATE:
+        return  # start_session labels a new session, and its pod is created labelled.
+    _run("labels", body, memo,
+         lambda kube, settings: reconcile.update_audit_labels(kube, _session(body)))
+
+
+@kopf.on.update(*RESOURCE, field="spec")
+def spec_changed(body: kopf.Body, memo: kopf.Memo, diff: kopf.Diff, **_: Any) -> None:
+    # With field="spec", kopf gives the diff's paths relative to the spec.
+    changed = {str(path[0]) for _op, path, _old, _new in diff if path}
+    _run("spec", body, memo, lambda kube, settings: reconcile.apply_spec_change(
+        kube, settings, _session(body), changed))
+
+
+# Only a session that still records needs the finalizer: kopf removes it once the session
+# is Completed or Failed, so deleting an ended session never waits for an operator (one
+# left behind by `helm uninstall` goes at once).
+@kopf.on.delete(*RESOURCE, when=lambda body, **_: not reconcile.is_terminal(dict(body)))
 def finalize_session(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     _run("finalize", body, memo,
          lambda kube, settings: reconcile.finalize(kube, settings, _session(body)))

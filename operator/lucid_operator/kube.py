@@ -66,6 +66,25 @@ class Kube:
             name, namespace, _request_timeout=TIMEOUT))
         return None if pod is None else self.api.sanitize_for_serialization(pod)
 
+    def list_pods(self, namespace: str, label_selector: str) -> list[dict[str, Any]]:
+        listed = self.core.list_namespaced_pod(namespace, label_selector=label_selector,
+                                               _request_timeout=TIMEOUT)
+        return [self.api.sanitize_for_serialization(pod) for pod in listed.items]
+
+    def patch_pod_labels(self, namespace: str, name: str, uid: str,
+                         labels: dict[str, str | None]) -> bool:
+        """Set (None: remove) labels of that pod UID; False when it is gone or replaced."""
+        body = {"metadata": {"uid": uid, "labels": labels}}
+        return _unless_gone(lambda: self.core.patch_namespaced_pod(
+            name, namespace, body, _request_timeout=TIMEOUT))
+
+    def patch_session_labels(self, namespace: str, name: str, uid: str,
+                             labels: dict[str, str | None]) -> bool:
+        """Set (None: remove) labels of that session UID; False when it is gone or replaced."""
+        body = {"metadata": {"uid": uid, "labels": labels}}
+        return _unless_gone(lambda: self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, PLURAL, name, body, _request_timeout=TIMEOUT))
+
     def delete_pod(self, namespace: str, name: str, grace_seconds: int,
                    uid: str | None = None) -> bool:
         """Graceful delete (SIGTERM, then SIGKILL after the grace). False if already gone."""
@@ -129,3 +148,18 @@ def _unless_missing(read: Callable[[], T]) -> T | None:
         if exc.status == 404:
             return None
         raise
+
+
+def _unless_gone(patch: Callable[[], object]) -> bool:
+    """True once patched; False when the object is gone, or its name now has another UID.
+
+    A patch carrying metadata.uid is refused for an object of another UID with 422
+    "metadata.uid: ... field is immutable": a precondition, not a bad patch.
+    """
+    try:
+        patch()
+    except ApiException as exc:
+        if exc.status == 404 or (exc.status == 422 and "metadata.uid" in (exc.body or "")):
+            return False
+        raise
+    return True

@@ -20,6 +20,11 @@ _DECIMAL = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15,
 
 def quantity_bytes(text: str) -> int:
     """The quantity in whole bytes (rounded up); ValueError says what is wrong."""
+    return math.ceil(quantity_value(text))
+
+
+def quantity_value(text: str) -> Fraction:
+    """The exact value of a quantity ("250m" is 1/4); ValueError says what is wrong."""
     if not isinstance(text, str) or not re.fullmatch(QUANTITY_PATTERN, text):
         raise ValueError(f"{text!r} is not a Kubernetes quantity (e.g. 2Gi, 512Mi, 300k)")
     parts = _PARTS.match(text)
@@ -33,7 +38,7 @@ def quantity_bytes(text: str) -> int:
         value *= Fraction(10) ** _DECIMAL[suffix]
     elif suffix:  # e3, E-2: the pattern allows only a signed integer exponent here
         value *= Fraction(10) ** int(suffix[1:])
-    return math.ceil(value)
+    return value
 
 
 def format_bytes(size: int) -> str:

@@ -22,23 +22,39 @@ from lucid_operator.builders import SessionRef
 from lucid_operator.checks import check_reachable, check_references
 from lucid_operator.conditions import (
     READY,
+    RECORDER_LOST,
     RECORDER_RUNNING,
     TERMINAL_PHASES,
     ConditionUpdate,
     Observation,
     Phase,
     PodView,
+    completed_updates,
+    config_degraded,
+    config_recovered,
     degraded_update,
     derive_phase,
+    failed_updates,
+    lost_message,
     merge_conditions,
+    pod_lost,
     retry_delay,
     rfc3339,
+    stop_reason_of,
 )
 from lucid_operator.kube import Kube
 from lucid_operator.settings import OperatorSettings
 from lucid_operator.spool_budget import session_spool_problem
 
 ATTEMPT_LABEL = "lucid.dev/attempt"
+# status.retries when the pod was created: its own restarts count on from there, so
+# in-place restarts and replacement pods share one retry.maxRetries budget.
+RETRIES_ANNOTATION = "lucid.dev/retries-before"
+
+# Spec fields the recorder reads when it starts: a change replaces the running pod (the
+# recording continues after a declared gap). The others apply at once.
+RESTART_FIELDS = ("recording", "chunking", "compression", "recorderPod")
+LIVE_FIELDS = ("maxDurationSeconds", "retry")
 
 
 @dataclass(frozen=True)
@@ -92,9 +108,28 @@ def attempt_of(session: dict[str, Any]) -> int:
     return int(_status(session).get("retries") or 0)
 
 
-def pod_name(ref: SessionRef, attempt: int) -> str:
-    # Each attempt gets its own pod, so a failed one stays inspectable.
-    return builders.child_name(ref.name, f"recorder-{attempt}")
+def is_terminal(session: dict[str, Any]) -> bool:
+    return _phase(session) in TERMINAL_PHASES
+
+
+def pod_name(ref: SessionRef, index: int) -> str:
+    # Each pod of a session gets its own name, so a failed one stays inspectable and a
+    # replacement never collides with its predecessor while that one still flushes.
+    return builders.child_name(ref.name, f"recorder-{index}")
+
+
+def pod_index(name: str | None) -> int:
+    """The index of `<session>-recorder-<n>`; 0 when there is no pod name yet."""
+    tail = (name or "").rsplit("-", 1)[-1]
+    return int(tail) if tail.isdigit() else 0
+
+
+def _retries_before(pod: dict[str, Any]) -> int:
+    meta = pod["metadata"]
+    value = (meta.get("annotations") or {}).get(RETRIES_ANNOTATION)
+    if value is None:  # a pod of an older operator, named and labelled by its retry count
+        value = (meta.get("labels") or {}).get(ATTEMPT_LABEL)
+    return int(value) if value and str(value).isdigit() else 0
 
 
 def _conditions_patch(session: dict[str, Any], updates: list[ConditionUpdate]) -> list[Any]:
@@ -134,6 +169,37 @@ def write_status(kube: Kube, ref: SessionRef, phase: Phase | None,
     return seen.get("previous"), seen.get("new")
 
 
+def sync_audit_labels(kube: Kube, session: dict[str, Any], spec: RecordingSessionSpec,
+                      pods: bool = True) -> list[str]:
+    """Make the session's (and, with `pods`, its pods') audit labels mirror spec.audit.
+
+    Returns what changed on the session, e.g. ["lucid.dev/project=payroll",
+    "lucid.dev/environment removed"]; an empty list when it was already in step.
+    """
+    ref = ref_of(session)
+    wanted = builders.audit_labels(spec)
+    patch = builders.label_patch(session["metadata"].get("labels") or {}, wanted)
+    if patch:
+        kube.patch_session_labels(ref.namespace, ref.name, ref.uid, patch)
+    if pods:
+        for pod in kube.list_pods(ref.namespace, f"{builders.LABEL_SESSION_UID}={ref.uid}"):
+            meta = pod["metadata"]
+            pod_patch = builders.label_patch(meta.get("labels") or {}, wanted)
+            if pod_patch:
+                kube.patch_pod_labels(ref.namespace, meta["name"], meta["uid"], pod_patch)
+    return [f"{key}={value}" if value is not None else f"{key} removed"
+            for key, value in patch.items()]
+
+
+def update_audit_labels(kube: Kube, session: dict[str, Any]) -> list[Event]:
+    """spec.audit was edited: bring the labels of the session and its pods in step."""
+    changed = sync_audit_labels(kube, session, parse_spec(session))
+    if not changed:
+        return []
+    return [Event("Normal", "AuditLabelsUpdated",
+                  f"labels of the session and its recorder pods: {', '.join(changed)}")]
+
+
 def start(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
           retry: int) -> list[Event]:
     """Create or resume a session: checks, per-session RBAC, the recorder pod."""
@@ -142,6 +208,8 @@ def start(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
         return []
     spec = parse_spec(session)
     status = _status(session)
+    # A new session has no pod yet (it is created labelled); a resumed one may have one.
+    sync_audit_labels(kube, session, spec, pods=bool(status.get("podName")))
     if spec.state.value == "Stopped" or status.get("stopReason"):
         return _resume_stop(kube, settings, session)
     if status.get("nextRetryAt"):
@@ -154,8 +222,9 @@ def start(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
         delay = retry_delay(retry, settings.retry_backoff_seconds,
                             settings.retry_backoff_max_seconds)
         message = f"{too_big} (retrying in {delay:g}s)"
-        write_status(kube, ref, Phase.PENDING, [ConditionUpdate(READY, False, "SpoolTooSmall",
-                                                                 message)])
+        write_status(kube, ref, Phase.PENDING, [
+            ConditionUpdate(READY, False, "SpoolTooSmall", message),
+            config_degraded("SpoolTooSmall", too_big)])
         raise Retry(message, delay, [Event("Warning", "SpoolTooSmall", too_big)]
                     if retry == 0 else [])
 
@@ -170,7 +239,9 @@ def start(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
         write_status(kube, ref, Phase.PENDING, [
             references, reachable, ConditionUpdate(READY, False, failing[0].reason, message)])
         raise Retry(message, delay)
-    write_status(kube, ref, None, [references, reachable])
+    write_status(kube, ref, None, [
+        references, reachable,
+        *config_recovered(status.get("conditions") or [], ["SpoolTooSmall"])])
     return ensure_recorder(kube, settings, session, spec)
 
 
@@ -187,15 +258,19 @@ def _api_message(exc: ApiException) -> str:
 
 
 def ensure_recorder(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
-                    spec: RecordingSessionSpec) -> list[Event]:
+                    spec: RecordingSessionSpec, replace: bool = False) -> list[Event]:
+    """Create (or adopt) the session's recorder pod; with `replace`, the next one."""
     ref = ref_of(session)
     for manifest in (builders.service_account(ref), builders.role(ref),
                      builders.role_binding(ref)):
         kube.ensure(manifest)
+    current = _status(session).get("podName")
+    index = pod_index(current) + 1 if replace and current else pod_index(current)
     attempt = attempt_of(session)
     manifest = builders.recorder_pod(ref, spec, settings)
-    manifest["metadata"]["name"] = pod_name(ref, attempt)
-    manifest["metadata"]["labels"][ATTEMPT_LABEL] = str(attempt)
+    manifest["metadata"]["name"] = pod_name(ref, index)
+    manifest["metadata"]["labels"][ATTEMPT_LABEL] = str(index)
+    manifest["metadata"].setdefault("annotations", {})[RETRIES_ANNOTATION] = str(attempt)
     try:
         pod, created = kube.ensure(manifest)
     except ApiException as exc:
@@ -206,16 +281,22 @@ def ensure_recorder(kube: Kube, settings: OperatorSettings, session: dict[str, A
         delay = settings.retry_backoff_max_seconds
         message = (f"the apiserver refused recorder pod {manifest['metadata']['name']}: "
                    f"{_api_message(exc)} (retrying in {delay:g}s)")
-        write_status(kube, ref, Phase.PENDING, [ConditionUpdate(READY, False, "PodRejected",
-                                                                 message)])
+        # A configuration error no retry gets past by itself: Degraded, not just Pending
+        # (the Argo CD health check reads it), while a retry still picks up a fix.
+        write_status(kube, ref, Phase.PENDING, [
+            ConditionUpdate(READY, False, "PodRejected", message),
+            config_degraded("PodRejected", message)])
         raise Retry(message, delay, [Event("Warning", "PodRejected", message)]) from None
     extra = {"podName": pod["metadata"]["name"], "nextRetryAt": None}
     view = PodView.from_pod(pod)
     phase, updates = derive_phase(_observation(session, view))
+    updates += config_recovered(_status(session).get("conditions") or [], ["PodRejected"])
     write_status(kube, ref, phase, updates, extra)
     if created:
+        replacing = f", replacing {current}" if replace and current else ""
         return [Event("Normal", "RecorderCreated",
-                      f"created recorder pod {pod['metadata']['name']} (attempt {attempt})")]
+                      f"created recorder pod {pod['metadata']['name']}{replacing} "
+                      f"(retries so far: {attempt})")]
     return [Event("Normal", "RecorderAdopted",
                   f"adopted existing recorder pod {pod['metadata']['name']}")]
 
@@ -232,6 +313,7 @@ def _observation(session: dict[str, Any], pod: PodView | None, deleted: bool = F
         pod_gone_after_start=deleted,
         recorder_capturing=pipeline.get("state") == contract.PIPELINE_CAPTURING,
         stop_reason=status.get("stopReason") or "",
+        pod_name=pod.name if pod is not None else status.get("podName") or "",
     )
 
 
@@ -241,34 +323,42 @@ def _resume_stop(kube: Kube, settings: OperatorSettings, session: dict[str, Any]
     ref = ref_of(session)
     name = _status(session).get("podName")
     pod = kube.read_pod(ref.namespace, name) if name else None
-    if pod is None or pod["metadata"].get("deletionTimestamp"):
-        if pod is None and name:
-            phase, updates = derive_phase(_observation(session, None, deleted=True))
-            write_status(kube, ref, phase, updates, {"stoppedAt": rfc3339(_now())})
-            return []
-        if pod is not None:
-            return []  # Still terminating: its pod events finish the story.
+    if pod is not None and pod["metadata"].get("deletionTimestamp"):
+        return []  # Still terminating: its pod events finish the story.
     reason = _status(session).get("stopReason") or "StoppedBySpec"
     return stop(kube, settings, session, reason)
 
 
+def _finished(pod: dict[str, Any] | None) -> bool:
+    """No container of the pod runs any more (or there is no pod)."""
+    return pod is None or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+
+
 def stop(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
          reason: str) -> list[Event]:
-    """Stop gracefully: the pod gets SIGTERM and its grace period to flush."""
+    """Stop gracefully: the pod gets SIGTERM and its grace period to flush.
+
+    The reason is written before the pod is signalled: the recorder reads it to tell a
+    stop (finalize the recording) from a lost pod (leave it open for the next pod).
+    """
     ref = ref_of(session)
     if _phase(session) in TERMINAL_PHASES:
         return []
     name = _status(session).get("podName")
-    extra = {"stopReason": reason}
-    if not name:
-        write_status(kube, ref, Phase.COMPLETED, [
-            ConditionUpdate(READY, False, reason, "stopped before a recorder was started")],
-            extra)
-        return [Event("Normal", "Completed", f"stopped ({reason}) before a recorder started")]
-    kube.delete_pod(ref.namespace, name, settings.termination_grace_seconds)
+    extra: dict[str, Any] = {"stopReason": reason, "nextRetryAt": None}
+    pod = kube.read_pod(ref.namespace, name) if name else None
+    if _finished(pod):
+        # No recorder runs (none started yet, or a replacement was still due): nothing
+        # to flush, the recording is over.
+        how = ("stopped before a recorder was started" if not name
+               else f"no recorder pod runs any more (last: {name})")
+        extra["stoppedAt"] = rfc3339(_now())
+        write_status(kube, ref, Phase.COMPLETED, completed_updates(reason, how), extra)
+        return [Event("Normal", "Completed", f"{how} ({reason})")]
     write_status(kube, ref, Phase.STOPPING, [
         ConditionUpdate(READY, False, "Stopping", f"{reason}: waiting for the recorder to flush")],
         extra)
+    kube.delete_pod(ref.namespace, name, settings.termination_grace_seconds)
     return [Event("Normal", "Stopping", f"{reason}: sent SIGTERM to recorder pod {name}")]
 
 
@@ -302,31 +392,37 @@ def observe_pod(kube: Kube, settings: OperatorSettings, pod: dict[str, Any],
     if session is None or session["metadata"]["uid"] != labels.get(builders.LABEL_SESSION_UID):
         return []
     ref = ref_of(session)
-    # The current attempt's pod, even before start() recorded its name (its
-    # events can overtake that write); an earlier attempt's story is told.
-    current = _status(session).get("podName") or pod_name(ref, attempt_of(session))
+    status = _status(session)
+    # The current pod, even before start() recorded its name (its events can overtake
+    # that write); an earlier pod's story is told.
+    current = status.get("podName") or pod_name(ref, 0)
     if pod["metadata"]["name"] != current:
         return []
+    if status.get("nextRetryAt"):
+        return []  # This pod's end is already handled: a replacement is due.
     view = PodView.from_pod(pod)
-    phase, updates = derive_phase(_observation(session, view, deleted))
+    obs = _observation(session, view, deleted)
+    phase, updates = derive_phase(obs)
     extra: dict[str, Any] = {}
-    status = _status(session)
     if phase in (Phase.CONNECTING, Phase.RECORDING) and not status.get("startedAt"):
         extra["startedAt"] = rfc3339(_now())
     events: list[Event] = []
     spec = parse_spec(session)
-    if view.failures and view.restarts != status.get("retries"):
-        extra["retries"] = view.restarts
-    if view.failures > spec.retry.max_retries and phase not in TERMINAL_PHASES:
-        return _give_up(kube, session, view, spec.retry.max_retries)
+    before = _retries_before(pod)
+    if view.failures and before + view.restarts > attempt_of(session):
+        extra["retries"] = before + view.restarts
+    if before + view.failures > spec.retry.max_retries and phase not in TERMINAL_PHASES:
+        return _give_up(kube, session, view, before, spec.retry.max_retries)
+    if pod_lost(obs):
+        return _replace_lost(kube, session, spec, obs, before + view.restarts)
     if phase is Phase.FAILED:
-        attempt = attempt_of(session)
+        attempt = max(attempt_of(session), before + view.restarts)
         if attempt < spec.retry.max_retries and status.get("phase") != Phase.STOPPING.value:
             delay = retry_delay(attempt, spec.retry.backoff_seconds, spec.retry.max_backoff_seconds)
             retry_at = _now() + dt.timedelta(seconds=delay)
-            message = next(u.message for u in updates if u.type != READY)
+            message = next(u.message for u in updates if u.type == RECORDER_RUNNING)
             write_status(kube, ref, Phase.PENDING, [
-                *[u for u in updates if u.type != READY],
+                *[u for u in updates if u.type == RECORDER_RUNNING],
                 ConditionUpdate(READY, False, "RetryScheduled",
                                 f"{message}; replacement {attempt + 1}/{spec.retry.max_retries} "
                                 f"at {rfc3339(retry_at)}")],
@@ -336,13 +432,44 @@ def observe_pod(kube: Kube, settings: OperatorSettings, pod: dict[str, Any],
                           f"({attempt + 1}/{spec.retry.max_retries})")]
     if phase in TERMINAL_PHASES:
         extra["stoppedAt"] = rfc3339(_now())
+    if phase is Phase.COMPLETED and not status.get("stopReason"):
+        extra["stopReason"] = stop_reason_of(obs)
     previous, new = write_status(kube, ref, phase, updates, extra)
     # stop() announces Stopping itself, with the reason.
     if new != previous and new is not None and new is not Phase.STOPPING:
-        kind = "Warning" if new is Phase.FAILED else "Normal"
-        message = next((u.message for u in updates if u.type == READY), new.value)
-        events.append(Event(kind, new.value, message))
+        ready = next((u for u in updates if u.type == READY), None)
+        warn = new is Phase.FAILED or (ready is not None and ready.reason == RECORDER_LOST)
+        message = ready.message if ready is not None else new.value
+        events.append(Event("Warning" if warn else "Normal",
+                            RECORDER_LOST if ready is not None and ready.reason == RECORDER_LOST
+                            else new.value, message))
     return events
+
+
+def _replace_lost(kube: Kube, session: dict[str, Any], spec: RecordingSessionSpec,
+                  obs: Observation, retries_so_far: int) -> list[Event]:
+    """The pod ended while the spec says Recording: a new pod continues the recording
+    (the recorder stored what it had; verify shows the declared gap), or, past
+    retry.maxRetries, the session fails saying so. Never Completed."""
+    ref = ref_of(session)
+    what = lost_message(obs)
+    count = max(attempt_of(session), retries_so_far) + 1
+    max_retries = spec.retry.max_retries
+    if count > max_retries:
+        message = (f"{what}; no replacement left: {count} recorder pods failed or were lost, "
+                   f"retry.maxRetries is {max_retries}")
+        write_status(kube, ref, Phase.FAILED, failed_updates("PodLost", RECORDER_LOST, message),
+                     {"stoppedAt": rfc3339(_now())})
+        return [Event("Warning", RECORDER_LOST, what), Event("Warning", "Failed", message)]
+    delay = retry_delay(count - 1, spec.retry.backoff_seconds, spec.retry.max_backoff_seconds)
+    retry_at = _now() + dt.timedelta(seconds=delay)
+    message = (f"{what}; replacement {count}/{max_retries} at {rfc3339(retry_at)} continues "
+               "the recording after a declared gap")
+    write_status(kube, ref, Phase.PENDING, [
+        ConditionUpdate(RECORDER_RUNNING, False, "PodLost", what),
+        ConditionUpdate(READY, False, RECORDER_LOST, message)],
+        {"retries": count, "nextRetryAt": rfc3339(retry_at)})
+    return [Event("Warning", RECORDER_LOST, message)]
 
 
 def needs_refresh(session: dict[str, Any]) -> bool:
@@ -386,27 +513,25 @@ def _recorder_gave_up(kube: Kube, session: dict[str, Any], message: str) -> list
     if name:
         kube.delete_pod(ref.namespace, name, 0)
     text = f"recorder cannot continue: {message}"
-    write_status(kube, ref, Phase.FAILED, [
-        ConditionUpdate(RECORDER_RUNNING, False, "RecorderFailed", text),
-        ConditionUpdate(READY, False, "RecorderFailed", text)],
-        {"stoppedAt": rfc3339(_now())})
+    write_status(kube, ref, Phase.FAILED, failed_updates("RecorderFailed", "RecorderFailed", text),
+                 {"stoppedAt": rfc3339(_now())})
     return [Event("Warning", "Failed", text)]
 
 
-def _give_up(kube: Kube, session: dict[str, Any], pod: PodView, max_retries: int
+def _give_up(kube: Kube, session: dict[str, Any], pod: PodView, before: int, max_retries: int
              ) -> list[Event]:
     """The recorder kept failing: stop restarting it and say why, with its last words."""
     ref = ref_of(session)
-    message = (f"recorder failed {pod.failures} times (retry.maxRetries {max_retries}); "
-               f"last exit code {pod.exit_code}")
+    message = (f"recorder failed {before + pod.failures} times (retry.maxRetries "
+               f"{max_retries}); last exit code {pod.exit_code}")
     if pod.message:
         message += f": {pod.message}"
     kube.delete_pod(ref.namespace, pod.name, 0)
-    write_status(kube, ref, Phase.FAILED, [
-        ConditionUpdate(RECORDER_RUNNING, False, "RecorderFailed", message),
-        ConditionUpdate(READY, False, "RecorderFailed", message)],
-        # A restart the kubelet had scheduled but that never ran is not a retry.
-        {"retries": min(pod.restarts, max_retries), "stoppedAt": rfc3339(_now())})
+    write_status(kube, ref, Phase.FAILED,
+                 failed_updates("RecorderFailed", "RecorderFailed", message),
+                 # A restart the kubelet had scheduled but that never ran is not a retry.
+                 {"retries": min(before + pod.restarts, max_retries),
+                  "stoppedAt": rfc3339(_now())})
     return [Event("Warning", "RecorderFailed", message), Event("Warning", "Failed", message)]
 
 
@@ -419,7 +544,19 @@ def tick(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> lis
     now = _now()
     retry_at = status.get("nextRetryAt")
     if retry_at and dt.datetime.fromisoformat(retry_at.replace("Z", "+00:00")) <= now:
-        return ensure_recorder(kube, settings, session, spec)
+        if contract.stop_intended(session):
+            return stop(kube, settings, session, status.get("stopReason") or "StoppedBySpec")
+        ref = ref_of(session)
+        old_name = status.get("podName")
+        old = kube.read_pod(ref.namespace, old_name) if old_name else None
+        if not _finished(old):
+            # Two recorders must never write one recording at once: the new pod starts
+            # once the old one has stored what it had and exited.
+            if old is not None and not old["metadata"].get("deletionTimestamp"):
+                # A replacement decided before an operator restart, not carried out yet.
+                kube.delete_pod(ref.namespace, old_name, settings.termination_grace_seconds)
+            return []
+        return ensure_recorder(kube, settings, session, spec, replace=bool(old_name))
     started = status.get("startedAt")
     if (spec.max_duration_seconds and started and status.get("phase") in
             (Phase.CONNECTING.value, Phase.RECORDING.value)):
@@ -435,3 +572,66 @@ def needs_tick(session: dict[str, Any]) -> bool:
         return False
     spec = session.get("spec") or {}
     return bool(status.get("nextRetryAt")) or bool(spec.get("maxDurationSeconds"))
+
+
+def apply_spec_change(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
+                      changed: set[str]) -> list[Event]:
+    """The spec was edited: apply what can be, replace the recorder for what it reads at
+    start, and say which; observedGeneration catches up either way."""
+    ref = ref_of(session)
+    generation = session["metadata"].get("generation", 1)
+    restart = [f for f in RESTART_FIELDS if f in changed]
+    live = [f for f in LIVE_FIELDS if f in changed]
+    named = ", ".join(f"spec.{f}" for f in (*restart, *live))
+    if _phase(session) in TERMINAL_PHASES:
+        _catch_up_generation(kube, ref)
+        if not named:
+            return []
+        return [Event("Normal", "SpecNotApplied",
+                      f"{named} changed (generation {generation}), but the session is "
+                      f"{_phase(session)}: nothing records any more")]
+    events: list[Event] = []
+    if live:
+        events.append(Event("Normal", "SpecApplied",
+                            f"{', '.join(f'spec.{f}' for f in live)} applied "
+                            f"(generation {generation})"))
+    if not restart:
+        write_status(kube, ref, None, [])
+        return events
+    fields = ", ".join(f"spec.{f}" for f in restart)
+    status = _status(session)
+    name = status.get("podName")
+    pod = kube.read_pod(ref.namespace, name) if name else None
+    if contract.stop_intended(session):
+        write_status(kube, ref, None, [])
+        return [*events, Event("Normal", "SpecNotApplied",
+                               f"{fields} changed (generation {generation}), but the "
+                               "recording is stopping")]
+    if pod is None or _finished(pod) or pod["metadata"].get("deletionTimestamp") \
+            or status.get("nextRetryAt"):
+        write_status(kube, ref, None, [])
+        return [*events, Event("Normal", "SpecApplied",
+                               f"{fields} changed (generation {generation}): applies to the "
+                               "next recorder pod")]
+    message = (f"{fields} changed (generation {generation}): replacing recorder pod {name}; "
+               "the recording continues in a new pod after a declared gap")
+    # The replacement is due at once; tick() starts it when the old pod has flushed.
+    write_status(kube, ref, Phase.PENDING, [ConditionUpdate(READY, False, "Reconfiguring",
+                                                            message)],
+                 {"nextRetryAt": rfc3339(_now())})
+    kube.delete_pod(ref.namespace, name, settings.termination_grace_seconds)
+    return [*events, Event("Normal", "Reconfiguring", message)]
+
+
+def _catch_up_generation(kube: Kube, ref: SessionRef) -> None:
+    """observedGeneration of an ended session: its status is otherwise left as it ended."""
+
+    def mutate(session: dict[str, Any]) -> dict[str, Any] | None:
+        if session["metadata"]["uid"] != ref.uid:
+            return None
+        generation = session["metadata"].get("generation", 1)
+        if _status(session).get("observedGeneration") == generation:
+            return None
+        return {"observedGeneration": generation}
+
+    kube.update_session_status(ref.namespace, ref.name, mutate)

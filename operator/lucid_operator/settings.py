@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from lucid_operator.quantity import quantity_value
 from lucid_operator.spool_budget import BOUND_PERCENT, check_limit, minimum_limit_text
 
 
@@ -33,6 +34,10 @@ class OperatorSettings(BaseSettings):
     recorder_memory_request: str = Field("256Mi", description="Default recorder memory request.")
     recorder_cpu_limit: str = Field("1", description="Default recorder CPU limit.")
     recorder_memory_limit: str = Field("512Mi", description="Default recorder memory limit.")
+    recorder_ephemeral_storage_request: str | None = Field(
+        None, description="Default recorder ephemeral-storage request; unset means none.")
+    recorder_ephemeral_storage_limit: str | None = Field(
+        None, description="Default recorder ephemeral-storage limit; unset means none.")
     spool_size_limit: str = Field(
         "2Gi",
         description="Size limit of the recorder's spool emptyDir (a quantity). The recorder "
@@ -91,6 +96,26 @@ class OperatorSettings(BaseSettings):
     def _spool_fits_a_chunk(cls, value: str) -> str:
         check_limit(value)  # ValueError names the value and the least that works
         return value
+
+    @model_validator(mode="after")
+    def _requests_within_limits(self) -> Self:
+        # Kubernetes refuses a pod whose request exceeds its limit: every recorder would be.
+        problems = []
+        for resource in ("cpu", "memory", "ephemeral_storage"):
+            request = getattr(self, f"recorder_{resource}_request")
+            limit = getattr(self, f"recorder_{resource}_limit")
+            for value in (request, limit):
+                if value is not None:
+                    quantity_value(value)  # ValueError names the value
+            if request is not None and limit is not None and \
+                    quantity_value(request) > quantity_value(limit):
+                name = f"LUCID_RECORDER_{resource.upper()}"
+                problems.append(f"{name}_REQUEST ({request}) is more than {name}_LIMIT "
+                                f"({limit}): Kubernetes refuses a pod whose request exceeds "
+                                "its limit")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
 
     @field_validator("namespaces", "recorder_command", mode="before")
     @classmethod

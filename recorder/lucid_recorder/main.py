@@ -13,9 +13,13 @@ import asyncio
 import logging
 import signal
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import urllib3
 from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 
@@ -47,6 +51,39 @@ def _status_patcher(settings: RecorderSettings) -> StatusReporter:
             _request_timeout=API_TIMEOUT)
 
     return StatusReporter(patch, settings.status_interval_seconds)
+
+
+def _finalize_on_stop(settings: RecorderSettings, attempts: int = 3) -> Callable[[], bool]:
+    """Whether the recording is over when the recorder stops: the session says so.
+
+    SIGTERM alone does not tell a stop from a lost pod (kubectl delete pod, an eviction,
+    a drain). Finalizing on a lost pod would close the recording, and the next pod could
+    not continue it; so the recorder asks its session. When the API cannot say, it
+    finalizes, as before: a stop is the common case.
+    """
+    custom = client.CustomObjectsApi()
+
+    def decide() -> bool:
+        for attempt in range(1, attempts + 1):
+            try:
+                session = custom.get_namespaced_custom_object(
+                    GROUP, VERSION, settings.session_namespace, PLURAL, settings.session_name,
+                    _request_timeout=API_TIMEOUT)
+            except ApiException as exc:
+                if exc.status == 404:
+                    return True  # the session is gone: nothing will continue it
+                log.warning("cannot read the session to decide whether to finalize "
+                            "(attempt %d/%d): %s", attempt, attempts, exc.reason)
+            except (OSError, urllib3.exceptions.HTTPError) as exc:  # connection, timeout
+                log.warning("cannot read the session to decide whether to finalize "
+                            "(attempt %d/%d): %s", attempt, attempts, exc)
+            else:
+                return contract.stop_intended(session)
+            time.sleep(1.0)
+        log.warning("finalizing without knowing whether the session still records")
+        return True
+
+    return decide
 
 
 def _fail(reporter: StatusReporter | None, message: str, code: int) -> int:
@@ -88,7 +125,8 @@ def run(settings: RecorderSettings) -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
-        await recording.run(capture_with_reconnect(target), stop)
+        await recording.run(capture_with_reconnect(target), stop,
+                            finalize=_finalize_on_stop(settings))
 
     try:
         asyncio.run(main_loop())

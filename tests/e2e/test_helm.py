@@ -263,6 +263,24 @@ def test_upgrade_to_two_replicas_elects_one_active_operator(release: Release,
                   "--wait=true", "--timeout=60s")
 
 
+def test_recorder_ephemeral_storage_reaches_the_recorder_pods(release: Release,
+                                                              sessions: Sessions):
+    release.install_or_upgrade(
+        "upgrade", "--set", "recorder.resources.requests.ephemeral-storage=1Gi",
+        "--set", "recorder.resources.limits.ephemeral-storage=2Gi")
+    running_operator(release.helm.stack, release.namespace)
+    sessions.apply(sessions.manifest("helm-scratch"))
+    sessions.wait_phase("helm-scratch", "Recording", timeout=60)
+    pod = sessions.stack.kubectl("get", "pod", "helm-scratch-recorder-0", "-n", sessions.namespace,
+                                 "-o", "jsonpath={.spec.containers[0].resources}").stdout
+    print(pod)
+    resources = json.loads(pod)
+    assert resources["requests"]["ephemeral-storage"] == "1Gi"
+    assert resources["limits"]["ephemeral-storage"] == "2Gi"
+    sessions.stack.kubectl("delete", "recordingsession", "helm-scratch", "-n",
+                           sessions.namespace, "--wait=true", "--timeout=60s")
+
+
 def test_uninstall_removes_the_operator_and_keeps_the_crds(release: Release):
     stack, ns = release.helm.stack, release.namespace
     release.helm("uninstall", RELEASE, "--namespace", ns, "--wait")
@@ -335,3 +353,32 @@ def test_template_passes_a_server_side_dry_run(helm: Helm, values: list[str]):
     lines = done.stdout.strip().splitlines()
     assert len(lines) == len(objects), done.stdout
     assert all(line.endswith("(server dry run)") for line in lines), done.stdout
+
+
+# --- values the chart refuses, with a message saying what to change --------------------------
+
+
+@pytest.mark.parametrize(("sets", "expected"), [
+    (["--set", "recorder.resources.requests.memory=4Gi"],
+     ["recorder.resources.requests.memory (4Gi) is more than recorder.resources.limits.memory "
+      "(512Mi): Kubernetes refuses a pod whose request exceeds its limit"]),
+    (["--set", "recorder.resources.requests.cpu=2"],
+     ["recorder.resources.requests.cpu (2) is more than recorder.resources.limits.cpu (1)"]),
+    (["--set", "networkPolicy.enabled=true"],
+     ["networkPolicy.enabled=true needs the namespaces where sessions run",
+      "set networkPolicy.rdpTargetCIDRs", "networkPolicy.storageCIDRs",
+      "networkPolicy.apiServerCIDRs"]),
+], ids=["memory-request-above-limit", "cpu-request-above-limit", "network-policy-alone"])
+def test_install_refuses_unworkable_values_readably(helm: Helm, sets: list[str],
+                                                   expected: list[str]):
+    namespace = f"lucid-refused-{uuid.uuid4().hex[:6]}"
+    for dry_run in (["--dry-run=server"], []):
+        done = helm("install", "refused", str(CHART), "--namespace", namespace,
+                    "--create-namespace", *dry_run, *sets, check=False)
+        print(done.stderr)
+        assert done.returncode != 0, done.stdout
+        assert "these values cannot work" in done.stderr, done.stderr
+        for message in expected:
+            assert message in done.stderr, done.stderr
+    # Refused before anything reached the cluster.
+    assert helm("list", "-A", "-q").stdout.split().count("refused") == 0

@@ -244,6 +244,15 @@ def names(loc: Path_, path: Path_) -> bool:
     return bool(loc) and (loc[:len(holder)] == holder or holder[:len(loc)] == loc)
 
 
+SCHEMA_NODES: dict[Path_, dict[str, Any]] = dict(walk(SPEC_SCHEMA))
+
+
+def rule_holders(path: Path_) -> list[Path_]:
+    """The ancestors of `path` that carry CEL rules (x-kubernetes-validations)."""
+    return [path[:k] for k in range(len(path) - 1, 0, -1)
+            if "x-kubernetes-validations" in SCHEMA_NODES.get(path[:k], {})]
+
+
 def check(api: client.ApiClient, namespace: str, base: dict[str, Any], case: Case,
           expect_rejected: bool) -> Verdict:
     spec = case.spec(base)
@@ -257,7 +266,10 @@ def check(api: client.ApiClient, namespace: str, base: dict[str, Any], case: Cas
     assert verdict.status in (400, 422), f"{case}: HTTP {verdict.status}: {verdict.message}"
     assert render(case.path) in verdict.message or (
         # A CEL rule or a missing key is reported on the object holding the field.
-        render(case.path[:-1]) in verdict.message), f"{case}: path not named: {verdict.message}"
+        render(case.path[:-1]) in verdict.message) or (
+        # A cross-field rule higher up (requests within limits) names the object it lives on.
+        any(render(holder) in verdict.message for holder in rule_holders(case.path))
+    ), f"{case}: path not named: {verdict.message}"
     assert "\n" not in verdict.message.strip() and "goroutine" not in verdict.message
     assert errors is not None, (
         f"models accept what the apiserver rejects: {case}: {verdict.message}")
@@ -504,6 +516,34 @@ def test_storage_and_encryption_are_immutable(sessions: Sessions, field: str,
     assert f"spec.{field}" in done.stderr
 
 
+@pytest.mark.parametrize(("resource", "wanted", "limit"), [
+    ("cpu", 2, "500m"),
+    ("memory", "4Gi", "512Mi"),
+    ("ephemeral-storage", "2Gi", "1500M"),
+])
+def test_requests_above_limits_are_rejected_readably(sessions: Sessions, resource: str,
+                                                     wanted: Any, limit: str) -> None:
+    # Kubernetes would refuse the recorder pod; the CRD says so when the session is applied.
+    manifest = sessions.manifest("greedy")
+    manifest["spec"]["recorderPod"] = {"resources": {"requests": {resource: wanted},
+                                                     "limits": {resource: limit}}}
+    done = sessions.stack.kubectl("apply", "-f", "-", input_text=yaml.safe_dump(manifest),
+                                  check=False)
+    assert done.returncode != 0, done.stdout
+    print(done.stderr)
+    assert (f"requests.{resource} must not exceed limits.{resource}: Kubernetes refuses a pod "
+            "whose request is above its limit") in done.stderr, done.stderr
+    assert "spec.recorderPod.resources.requests" in done.stderr, done.stderr
+    assert sessions.get("greedy") is None
+    errors = pydantic_errors(manifest["spec"])
+    assert errors is not None and any(loc[:2] == ("recorderPod", "resources") for loc in errors)
+    # Equal is what Kubernetes allows (a Guaranteed pod).
+    manifest["spec"]["recorderPod"]["resources"]["limits"][resource] = wanted
+    assert dry_run_create(sessions.api, sessions.namespace,
+                          document(sessions.namespace, manifest["spec"])).accepted
+    assert pydantic_errors(manifest["spec"]) is None
+
+
 def test_operator_rejects_what_the_schema_cannot_know_and_keeps_going(
         operator: OperatorProcess, sessions: Sessions, base: dict[str, Any]) -> None:
     # A handful of real creates of broken documents: refused, nothing stored.
@@ -532,6 +572,10 @@ def test_operator_rejects_what_the_schema_cannot_know_and_keeps_going(
     assert "\n" not in ready["message"]
     assert any(e["reason"] == "PodRejected" and "cpu limit" in e["message"]
                for e in sessions.events("greedy"))
+    # A configuration no retry gets past is Degraded (Argo CD shows it so), not Pending only.
+    degraded = sessions.condition("greedy", "Degraded")
+    assert degraded["status"] == "True" and degraded["reason"] == "PodRejected", degraded
+    assert "must be less than or equal to cpu limit" in degraded["message"]
     assert sessions.pods("greedy") == []
     sessions.wait_phase("odd", "Recording", timeout=60)
     # Still alive, and still reconciling a valid session.

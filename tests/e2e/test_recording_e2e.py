@@ -171,3 +171,62 @@ def test_bad_recorder_inputs_fail_clearly_without_crash_looping(
     assert "definitely-not-the-secret" not in json.dumps(sessions.get(case))
     assert status["retries"] == 0  # failed at once: no crash loop through the retries
     wait_for(lambda: sessions.pods(case) == [], 30, "the recorder pod to be removed")
+
+
+def test_lost_pod_and_spec_edit_continue_the_recording_after_declared_gaps(
+        recorder_operator, sessions: Sessions, tmp_path: Path):
+    """`kubectl delete pod` while recording, then a chunking edit: neither completes the
+    session; each new pod continues the one recording, and verify names both gaps."""
+    stack = sessions.stack
+    manifest, keys = _start_recording(sessions, "moved", "e2e-moved", 1, tmp_path / "keys")
+    wait_for(lambda: _chunks_stored(sessions, "moved") >= 2, 60, "the first chunks")
+
+    def recording_in(pod: str) -> dict:
+        return wait_for(lambda: (s := sessions.status("moved")).get("podName") == pod
+                        and s.get("phase") == "Recording" and s, 120,
+                        f"recording in pod {pod}")
+
+    stack.kubectl("delete", "pod", "moved-recorder-0", "-n", sessions.namespace, "--wait=false")
+    status = recording_in("moved-recorder-1")
+    assert "stopReason" not in status and status["retries"] == 1
+    stored = _chunks_stored(sessions, "moved")
+    wait_for(lambda: _chunks_stored(sessions, "moved") >= stored + 2, 60,
+             "chunks from the replacement pod")
+
+    stack.kubectl("patch", "rsess", "moved", "-n", sessions.namespace, "--type=merge",
+                  "-p", json.dumps({"spec": {"chunking": {"maxSeconds": 2}}}))
+    status = recording_in("moved-recorder-2")
+    assert status["retries"] == 1  # a reconfiguration is not a failure
+    assert status["observedGeneration"] == sessions.get("moved")["metadata"]["generation"]
+    stored = _chunks_stored(sessions, "moved")
+    wait_for(lambda: _chunks_stored(sessions, "moved") >= stored + 2, 60,
+             "chunks from the reconfigured pod")
+
+    stopped = {**manifest["spec"], "state": "Stopped", "chunking": {"maxSeconds": 2}}
+    sessions.apply({**manifest, "spec": stopped})
+    status = sessions.wait_phase("moved", "Completed", timeout=90)
+    assert status["stopReason"] == "StoppedBySpec"
+    # The store stage reports what the bucket holds, under the same names as the metrics.
+    stages = {s["name"]: s for s in status["pipeline"]["stages"]}
+    assert list(stages) == ["capture", "compress", "encrypt", "store"]
+    assert stages["store"]["bytesOut"] > 0
+    print(stack.kubectl("get", "rsess", "moved", "-n", sessions.namespace).stdout)
+    print(stack.kubectl("get", "events", "-n", sessions.namespace, "--field-selector",
+                        "involvedObject.name=moved", "--sort-by=.lastTimestamp").stdout)
+
+    source = ["--endpoint", stack.minio.endpoint, "--bucket", "e2e-moved", "--no-tls",
+              "--session", f"{sessions.namespace}/moved", "--private-key", str(keys.private)]
+    report = _cli(stack, "lucid-seal", "verify", "--json", *source)
+    assert report.returncode == 0, report.stdout + report.stderr
+    print(report.stdout)
+    result = json.loads(report.stdout)
+    assert result["ok"] is True and result["complete"] is True
+    assert [g["reason"] for g in result["gaps"]] == ["RecorderRestart", "RecorderRestart"], \
+        result["gaps"]
+    decrypted = _cli(stack, "lucid-seal", "decrypt", *source, "--out-dir", str(tmp_path / "seg"))
+    assert decrypted.returncode == 0, decrypted.stderr
+    info = _cli(stack, "lucid-play", "info", str(tmp_path / "seg"))
+    assert info.returncode == 0, info.stderr
+    print(info.stdout)
+    segments = next(line for line in info.stdout.splitlines() if line.startswith("segments"))
+    assert segments.endswith(" decrypted") and "stored" not in info.stdout

@@ -45,6 +45,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.timeout(300)]
 
 WORKLOAD_S = 5.0
 QUIET_S = 1.5  # no Rect for this long after the clock stopped: the screen is settled
+CONVERGE_S = 10.0  # then, at most this long for late repaints to reach the captured frame
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +98,14 @@ async def consume(stream: AsyncIterator[Event], screen: Screen) -> None:
         screen.apply(event)
 
 
+def matches(frame: Image.Image, shot: Image.Image, exact: bool) -> bool:
+    """Pixel-exact, or within 16 bpp quantization (see test_16_bpp_within_quantization)."""
+    difference = ImageChops.difference(frame.convert("RGB"), shot)
+    if exact:
+        return difference.getbbox() is None
+    return all(high <= 8 for _low, high in difference.getextrema())
+
+
 @contextlib.contextmanager
 def clock_stopped(desktop: Desktop) -> Iterator[None]:
     group = desktop.process_groups()["xclock"]
@@ -108,6 +117,7 @@ def clock_stopped(desktop: Desktop) -> Iterator[None]:
 
 
 async def record_workload(desktop: Desktop, depth: int, workload_s: float = WORKLOAD_S,
+                          exact: bool = True,
                           **config: object) -> tuple[Screen, Image.Image, dict[str, int]]:
     """Capture a workload; stop the clock, wait for quiet, screenshot. (screen, shot, stats)"""
     screen = Screen()
@@ -125,6 +135,14 @@ async def record_workload(desktop: Desktop, depth: int, workload_s: float = WORK
                     assert time.monotonic() < deadline, "the screen never settled"
                     await asyncio.sleep(0.2)
                 shot = await asyncio.to_thread(desktop.screenshot_rgb)
+                # On a loaded machine xrdp may send the last repaint (of the area a moved
+                # window uncovered) after a quiet spell: the frame must converge to the
+                # screen, and stays compared against the final screenshot either way.
+                converge_until = time.monotonic() + CONVERGE_S
+                while screen.frame is not None and not matches(screen.frame, shot, exact) \
+                        and time.monotonic() < converge_until:
+                    await asyncio.sleep(0.5)
+                    shot = await asyncio.to_thread(desktop.screenshot_rgb)
         finally:
             reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -154,7 +172,7 @@ async def test_16_bpp_within_quantization(desktop: Desktop) -> None:
     # drops the low 3 (2) bits of each 8-bit channel and the decoder widens
     # them again, so a channel can be off by up to 7 (3 for green); 8 leaves
     # room for the rounding of either side. Nothing else may differ.
-    screen, shot, _stats = await record_workload(desktop, 16)
+    screen, shot, _stats = await record_workload(desktop, 16, exact=False)
     assert screen.connected is not None and screen.connected.bpp == 16
     assert screen.frame is not None
     extrema = ImageChops.difference(screen.frame, shot).getextrema()

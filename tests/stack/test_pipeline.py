@@ -11,11 +11,13 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from lucid_common.api import RecordingSessionSpec
 from lucid_devstack.stack import Stack
 from lucid_recorder import format as fmt
 from lucid_recorder.pipeline.recording import Recording
+from lucid_recorder.pipeline.stages import STAGE_NAMES
 from lucid_recorder.rdp import events as ev
 from lucid_recorder.sealing.keys import keygen, read_private_key, read_public_key
 from lucid_recorder.sealing.manifest import SessionIdentity
@@ -112,7 +114,16 @@ def test_round_trip_frames_equal_what_was_captured(stack: Stack, tmp_path: Path)
     assert final["state"] == "Finalized"
     assert final["chunksStored"] == len(store.chunk_seqs())
     assert final["bytesStored"] > 0
-    assert {s["name"] for s in final["stages"]} == {"capture", "compress", "encrypt", "store"}
+    stages = {s["name"]: s for s in final["stages"]}
+    assert list(stages) == list(STAGE_NAMES)
+    # The store stage counts what reached the bucket, as bytesStored does.
+    assert stages["store"]["bytesOut"] == final["bytesStored"]
+    assert stages["store"]["bytesIn"] == stages["encrypt"]["bytesOut"] > 0
+    assert stages["store"]["items"] == final["chunksStored"]
+    # The metrics' stage label names the same stages as the status.
+    labelled = {sample.labels["stage"] for family in REGISTRY.collect()
+                if family.name == "lucid_recorder_stage_bytes" for sample in family.samples}
+    assert labelled == set(STAGE_NAMES)
 
 
 def test_minio_outage_loses_nothing(stack: Stack, tmp_path: Path):
@@ -128,3 +139,34 @@ def test_minio_outage_loses_nothing(stack: Stack, tmp_path: Path):
     messages = [w["status"]["pipeline"].get("message", "") for w in writes]
     assert any("storage unavailable" in m for m in messages), messages
     assert writes[-1]["status"]["pipeline"]["message"] == ""
+
+
+def test_an_interrupted_recording_stays_open_for_the_next_pod(stack: Stack, tmp_path: Path):
+    """SIGTERM without a stop (a deleted pod): every chunk is stored, the recording is left
+    open, and a new pod on an empty spool continues it after a declared gap."""
+    keys = keygen(tmp_path / "keys")
+    identity = SessionIdentity(namespace="ns", name="moved", uid=str(uuid.uuid4()))
+    spec = _spec(stack, f"moved-{uuid.uuid4().hex[:8]}")
+    store = object_store(spec.storage, identity, stack.minio.access_key, stack.minio.secret_key)
+    store.ensure_bucket(True)
+    recipient = read_public_key(keys.public)
+
+    def one_pod(spool_dir: Path, finalize: bool) -> list:
+        spool = Spool(spool_dir, 64 * 1024 * 1024, identity)
+        writes: list = []
+        recording = Recording(spec, spool, store, resume(spool, store, recipient),
+                              recipient, StatusReporter(writes.append, interval=0.2),
+                              retry=RetryPolicy(initial_delay=0.2, max_delay=2.0))
+        asyncio.run(recording.run(synthetic(Screen(), 30, 0.05), asyncio.Event(),
+                                  finalize=lambda: finalize))
+        return writes
+
+    first = one_pod(tmp_path / "spool-0", finalize=False)
+    assert first[-1]["status"]["pipeline"]["state"] == "Interrupted"
+    manifest = store.get_manifest()
+    assert not manifest.complete and manifest.totals.chunks == len(store.chunk_seqs()) > 0
+    second = one_pod(tmp_path / "spool-1", finalize=True)  # a new pod: a fresh emptyDir
+    assert second[-1]["status"]["pipeline"]["state"] == "Finalized"
+    report = verify(store.get_manifest(), store.chunks(), read_private_key(keys.private))
+    assert report.ok and report.complete, report.lines()
+    assert [gap.reason.value for gap in report.gaps] == ["RecorderRestart"]

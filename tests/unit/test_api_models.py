@@ -116,6 +116,7 @@ def _toleration(**fields: Any) -> Callable[[dict[str, Any]], None]:
 # (id, mutation of SAMPLE_SESSION's spec, text the pydantic error must contain).
 # `apiserver_rejects` is False where the apiserver prunes instead of refusing:
 # an unknown key is dropped silently there, while pydantic names it.
+_ABOVE_LIMIT = "Kubernetes refuses a pod whose request is above its limit"
 BAD_SPECS: list[tuple[str, Callable[[dict[str, Any]], None], str, bool]] = [
     ("no-target", _delete("target"), "target\n  Field required", True),
     ("no-credentials", _delete("target.credentialsSecretRef"), "Field required", True),
@@ -195,10 +196,25 @@ BAD_SPECS: list[tuple[str, Callable[[dict[str, Any]], None], str, bool]] = [
     ("state-paused", _set("state", "Paused"), "'Recording' or 'Stopped'", True),
     ("duration-zero", _set("maxDurationSeconds", 0), "greater than or equal to 1", True),
     ("audit-newline", _set("audit.owner", "alice\nbob"), "pattern", True),
-    ("environment-not-label", _set("audit.environment", "prod env"), "pattern", True),
+    ("environment-not-label", _set("audit.environment", "prod env"),
+     "environment becomes the label lucid.dev/environment, so it must be a label value: at "
+     "most 63 letters, digits, '-', '_' or '.', starting and ending with a letter or digit",
+     True),
+    ("project-not-label", _set("audit.project", "-payroll"),
+     "project becomes the label lucid.dev/project, so it must be a label value: at most 63 "
+     "letters, digits, '-', '_' or '.', starting and ending with a letter or digit", True),
+    ("project-too-long", _set("audit.project", "p" * 64), "at most 63 characters", True),
     ("cpu-words", _set("recorderPod.resources.requests.cpu", "lots"), "not a Kubernetes", True),
     ("cpu-float", _set("recorderPod.resources.requests.cpu", 0.5), "integer or a string", True),
     ("gpu-resource", _set("recorderPod.resources.limits.gpu", "1"), "Extra inputs", False),
+    ("cpu-request-above-limit", _set("recorderPod.resources.requests.cpu", "1500m"),
+     "requests.cpu must not exceed limits.cpu: " + _ABOVE_LIMIT, True),
+    ("memory-request-above-limit", _set("recorderPod.resources.requests.memory", "4Gi"),
+     "requests.memory must not exceed limits.memory: " + _ABOVE_LIMIT, True),
+    ("scratch-request-above-limit",
+     _set("recorderPod.resources", {"requests": {"ephemeral-storage": "2G"},
+                                    "limits": {"ephemeral-storage": "1Gi"}}),
+     "requests.ephemeral-storage must not exceed limits.ephemeral-storage: " + _ABOVE_LIMIT, True),
     (
         "toleration-exists-with-value",
         _toleration(key="dedicated", operator="Exists", value="x"),

@@ -22,7 +22,9 @@ import yaml
 from lucid_operator.conditions import (
     ConditionUpdate,
     Observation,
+    Phase,
     PodView,
+    config_degraded,
     degraded_update,
     derive_phase,
     merge_conditions,
@@ -201,6 +203,24 @@ def test_operator_degraded_condition_degrades_recording():
     recovered = degraded_update({}, [{"type": "Degraded", "status": "True"}])
     assert recovered is not None
     assert health(session(status_from_operator(obs, recovered)))["status"] == "Healthy"
+
+
+def test_a_rejected_pod_is_degraded_not_progressing():
+    # Requests above limits, a CPU above the operator's limit, a quota: no retry fixes it.
+    obs = Observation("Recording", False, None, None)
+    for reason, text in (("PodRejected", "the apiserver refused recorder pod s-recorder-0: "
+                          "Invalid value: \"2\": must be less than or equal to cpu limit"),
+                         ("SpoolTooSmall", "the largest chunk does not fit the spool")):
+        result = health(session(status_from_operator(obs, config_degraded(reason, text))))
+        assert result == {"status": "Degraded", "message": text}, reason
+
+
+def test_a_lost_pod_is_progressing_towards_its_replacement():
+    obs = Observation("Recording", False, Phase.RECORDING,
+                      PodView("s-recorder-0", "Succeeded", exit_code=0))
+    result = health(session(status_from_operator(obs)))
+    assert result["status"] == "Progressing"
+    assert "ended while spec.state is Recording" in result["message"]
 
 
 def main() -> int:

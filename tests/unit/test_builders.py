@@ -214,3 +214,33 @@ def test_the_operator_refuses_to_start_with_a_too_small_limit(monkeypatch, capsy
     err = capsys.readouterr().err
     assert "invalid settings" in err and "spool_size_limit" in err, err
     assert "'256Ki' leaves the recorder a spool of 196608 bytes" in err, err
+
+
+def test_audit_project_and_environment_label_the_pod_but_not_the_owner():
+    spec = RecordingSessionSpec.model_validate(
+        {**SPEC, "audit": {"owner": "Alice Example <alice@example.com>", "project": "payroll",
+                           "environment": "prod"}})
+    pod = builders.recorder_pod(REF, spec, OperatorSettings())
+    labels = pod["metadata"]["labels"]
+    assert labels["lucid.dev/project"] == "payroll"
+    assert labels["lucid.dev/environment"] == "prod"
+    assert not any("alice" in value.lower() for value in labels.values())
+    # The session's other children are not selected by audit.
+    assert "lucid.dev/project" not in builders.role(REF)["metadata"]["labels"]
+
+
+def test_a_pod_without_audit_has_no_audit_labels(pod):
+    assert not {"lucid.dev/project", "lucid.dev/environment"} & set(pod["metadata"]["labels"])
+
+
+def test_label_patch_sets_changes_and_removes_only_audit_labels():
+    current = {"lucid.dev/project": "old", "lucid.dev/environment": "prod", "team": "a"}
+    wanted = builders.audit_labels(RecordingSessionSpec.model_validate(
+        {**SPEC, "audit": {"project": "new"}}))
+    assert wanted == {"lucid.dev/project": "new", "lucid.dev/environment": None}
+    assert builders.label_patch(current, wanted) == {
+        "lucid.dev/project": "new", "lucid.dev/environment": None}
+    assert builders.label_patch({"lucid.dev/project": "new"}, wanted) == {}
+    cleared = builders.audit_labels(RecordingSessionSpec.model_validate(SPEC))
+    assert builders.label_patch(current, cleared) == {
+        "lucid.dev/project": None, "lucid.dev/environment": None}

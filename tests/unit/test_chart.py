@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 import yaml
 
+from lucid_common.api import RecordingSessionSpec
 from lucid_devstack import paths
-from lucid_operator.builders import SessionRef, labels, role
+from lucid_operator.builders import SessionRef, labels, recorder_pod, role
 from lucid_operator.settings import OperatorSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -35,7 +36,7 @@ RBAC_GROUP = "rbac.authorization.k8s.io"
 NEEDED = (
     {("lucid.dev", "recordingsessions", v) for v in ("get", "list", "watch", "patch")}
     | {("lucid.dev", "recordingsessions/status", v) for v in ("get", "patch")}
-    | {("", "pods", v) for v in ("get", "list", "watch", "create", "delete")}
+    | {("", "pods", v) for v in ("get", "list", "watch", "create", "patch", "delete")}
     | {("", "serviceaccounts", v) for v in ("get", "create")}
     | {(RBAC_GROUP, r, v) for r in ("roles", "rolebindings") for v in ("get", "create")}
     | {("", "secrets", "get"), ("", "events", "create")}
@@ -303,7 +304,85 @@ def test_network_policy_namespaces_override_watch_namespaces(tmp_path: Path):
 
 def test_network_policy_without_namespaces_fails_clearly(tmp_path: Path):
     error = template_error(tmp_path, POLICY_ON)
-    assert "networkPolicy.enabled needs the namespaces where sessions run" in error
+    assert "networkPolicy.enabled=true needs the namespaces where sessions run" in error
+
+
+def test_network_policy_enabled_alone_says_what_to_set(tmp_path: Path):
+    error = template_error(tmp_path, {"networkPolicy": {"enabled": True}})
+    # Not a schema error ("minItems: got 0"): a message naming every value still missing.
+    assert "schema" not in error, error
+    assert "networkPolicy.enabled=true needs the addresses recorder pods may reach" in error
+    for value in ("networkPolicy.rdpTargetCIDRs", "networkPolicy.storageCIDRs",
+                  "networkPolicy.apiServerCIDRs", "networkPolicy.namespaces"):
+        assert f"set {value}" in error or f"; {value}" in error, (value, error)
+    assert "kubectl get endpointslice -n default -l kubernetes.io/service-name=kubernetes" \
+        in error
+    # Only what is still missing is named.
+    partial = template_error(tmp_path, {"networkPolicy": {
+        "enabled": True, "namespaces": ["a"], "rdpTargetCIDRs": ["10.40.0.0/16"],
+        "apiServerCIDRs": ["10.0.0.1/32"]}})
+    assert "networkPolicy.storageCIDRs" in partial
+    assert "rdpTargetCIDRs" not in partial and "apiServerCIDRs" not in partial
+    assert "namespaces" not in partial
+
+
+# --- resources -----------------------------------------------------------------------------
+
+
+def test_recorder_ephemeral_storage_reaches_every_recorder_pod(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch):
+    resources = {"requests": {"cpu": "250m", "memory": "256Mi", "ephemeral-storage": "1Gi"},
+                 "limits": {"cpu": "1", "memory": "512Mi", "ephemeral-storage": "2Gi"}}
+    env = env_of(template(tmp_path, {"recorder": {"resources": resources}}))
+    assert env["LUCID_RECORDER_EPHEMERAL_STORAGE_REQUEST"] == "1Gi"
+    assert env["LUCID_RECORDER_EPHEMERAL_STORAGE_LIMIT"] == "2Gi"
+    for name in OperatorSettings.model_fields:
+        monkeypatch.delenv(f"LUCID_{name.upper()}", raising=False)
+    for name, value in env.items():
+        if name.startswith("LUCID_"):
+            monkeypatch.setenv(name, value)
+    spec = RecordingSessionSpec.model_validate({
+        "target": {"host": "rdp", "credentialsSecretRef": {"name": "rdp"}},
+        "storage": {"endpoint": "minio:9000", "bucket": "recordings",
+                    "credentialsSecretRef": {"name": "s3"}},
+        "encryption": {"recipientPublicKeySecretRef": {"name": "key"}}})
+    pod = recorder_pod(SessionRef("ns", "s", "uid"), spec, OperatorSettings())
+    assert pod["spec"]["containers"][0]["resources"] == resources
+    # Without the value, no ephemeral-storage at all (not an empty string).
+    assert not {k for k in env_of(template(tmp_path)) if "EPHEMERAL" in k}
+
+
+@pytest.mark.parametrize(("values", "messages"), [
+    ({"recorder": {"resources": {"requests": {"cpu": "250m", "memory": "4Gi"}}}},
+     ["recorder.resources.requests.memory (4Gi) is more than "
+      "recorder.resources.limits.memory (512Mi)"]),
+    ({"recorder": {"resources": {"requests": {"cpu": "1500m", "memory": "256Mi"},
+                                 "limits": {"cpu": 1, "memory": "512Mi"}}}},
+     ["recorder.resources.requests.cpu (1500m) is more than recorder.resources.limits.cpu (1)"]),
+    ({"recorder": {"resources": {
+        "requests": {"cpu": "250m", "memory": "256Mi", "ephemeral-storage": "3Gi"},
+        "limits": {"cpu": "1", "memory": "512Mi", "ephemeral-storage": "2Gi"}}},
+      "operator": {"resources": {"requests": {"cpu": "2", "memory": "128Mi"},
+                                 "limits": {"cpu": "1", "memory": "512Mi"}}}},
+     ["recorder.resources.requests.ephemeral-storage (3Gi) is more than",
+      "operator.resources.requests.cpu (2) is more than operator.resources.limits.cpu (1)"]),
+], ids=["memory", "cpu", "ephemeral-and-operator"])
+def test_requests_above_limits_are_refused_readably(tmp_path: Path, values: dict[str, Any],
+                                                    messages: list[str]):
+    error = template_error(tmp_path, values)
+    assert "these values cannot work" in error, error
+    for message in messages:
+        assert message in error, error
+    assert "Kubernetes refuses a pod whose request exceeds its limit" in error
+
+
+@pytest.mark.parametrize(("request_", "limit"), [
+    ("500m", "0.5"), ("1024Mi", "1Gi"), ("1", "1000m"), ("1.5Gi", "1536Mi"), ("999M", "1G"),
+    ("1k", "1Ki")])
+def test_requests_up_to_their_limits_pass(tmp_path: Path, request_: str, limit: str):
+    template(tmp_path, {"recorder": {"resources": {
+        "requests": {"cpu": request_, "memory": request_},
+        "limits": {"cpu": limit, "memory": limit}}}})
 
 
 def test_service_monitor_scrapes_operator_and_recorders(tmp_path: Path):
@@ -349,8 +428,8 @@ def test_example_production_values_render(tmp_path: Path):
      "at '/recorder/resources/limits/memory'"),
     ({"recorder": {"terminationGraceSeconds": 1}},
      "at '/recorder/terminationGraceSeconds': minimum: got 1, want 5"),
-    ({"networkPolicy": {"enabled": True}},
-     "at '/networkPolicy/rdpTargetCIDRs': minItems: got 0, want 1"),
+    ({"recorder": {"resources": {"limits": {"cpu": "1", "memory": "1Gi", "disk": "1Gi"}}}},
+     "at '/recorder/resources/limits': additional properties 'disk' not allowed"),
     ({"networkPolicy": {**POLICY_ON["networkPolicy"], "storageCIDRs": ["minio.local"]}},
      "at '/networkPolicy/storageCIDRs/0'"),
     ({"serviceMonitor": {"enabled": "yes"}}, "at '/serviceMonitor/enabled'"),

@@ -112,3 +112,61 @@ def test_degraded_mirrors_the_recorders_message():
     healed = degraded_update({"message": ""}, current)
     assert healed is not None and healed.status is False and healed.reason == "Healthy"
     assert degraded_update({}, []) is None
+
+
+def test_completed_reads_as_success_with_its_reason():
+    from lucid_operator.conditions import SUCCEEDED
+
+    done = PodView("p", "Succeeded", exit_code=0)
+    phase, updates = derive_phase(_obs(desired_state="Stopped", pod=done))
+    assert phase is Phase.COMPLETED
+    assert _ready(updates).status is True and _ready(updates).reason == "Completed"
+    succeeded = next(u for u in updates if u.type == SUCCEEDED)
+    assert succeeded.status is True and succeeded.reason == "StoppedBySpec"
+    phase, updates = derive_phase(_obs(pod=done, stop_reason="MaxDurationReached"))
+    assert phase is Phase.COMPLETED and "MaxDurationReached" in _ready(updates).message
+    failed = derive_phase(_obs(pod=PodView("p", "Failed", exit_code=3)))[1]
+    assert next(u for u in failed if u.type == SUCCEEDED).status is False
+
+
+def test_a_pod_that_ends_while_the_spec_records_is_lost_not_completed():
+    from lucid_operator.conditions import RECORDER_LOST, pod_lost
+
+    exited = _obs(pod=PodView("s-recorder-0", "Succeeded", exit_code=0))
+    phase, updates = derive_phase(exited)
+    assert phase is Phase.PENDING and pod_lost(exited)
+    assert _ready(updates).reason == RECORDER_LOST
+    assert "s-recorder-0 ended while spec.state is Recording" in _ready(updates).message
+    gone = _obs(pod=None, pod_gone_after_start=True, pod_name="s-recorder-0")
+    assert pod_lost(gone) and derive_phase(gone)[0] is Phase.PENDING
+    # Being deleted, still flushing: said at once, not yet replaced.
+    terminating = _obs(pod=PodView("s-recorder-0", "Running", terminating=True))
+    phase, updates = derive_phase(terminating)
+    assert phase is Phase.PENDING and not pod_lost(terminating)
+    assert "is being deleted while spec.state is Recording" in _ready(updates).message
+    running = next(u for u in updates if u.type == RECORDER_RUNNING)
+    assert running.reason == "PodTerminating"
+    # Only the spec, the operator's stop reason or deletion complete a session.
+    for stopping in ({"desired_state": "Stopped"}, {"deleting": True},
+                     {"stop_reason": "MaxDurationReached"}):
+        obs = _obs(pod=PodView("s-recorder-0", "Succeeded", exit_code=0), **stopping)
+        assert not pod_lost(obs) and derive_phase(obs)[0] is Phase.COMPLETED, stopping
+    # A failed pod is a failure, not a loss.
+    assert not pod_lost(_obs(pod=PodView("p", "Succeeded", exit_code=3)))
+
+
+def test_configuration_degraded_is_not_the_recorders_to_clear():
+    from lucid_operator.conditions import (
+        DEGRADED,
+        config_degraded,
+        config_recovered,
+        degraded_update,
+    )
+
+    rejected = merge_conditions([], [config_degraded("PodRejected", "cpu request > limit")], 1, T0)
+    assert degraded_update({"message": ""}, rejected) is None
+    assert degraded_update({"message": "storage unavailable"}, rejected) is None
+    assert config_recovered(rejected, ["SpoolTooSmall"]) == []
+    (cleared,) = config_recovered(rejected, ["PodRejected"])
+    assert cleared.type == DEGRADED and cleared.status is False
+    assert config_recovered(merge_conditions(rejected, [cleared], 1, T1), ["PodRejected"]) == []

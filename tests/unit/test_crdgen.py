@@ -340,7 +340,17 @@ EXPECTED_RULES = {
     ".spec.recorderPod": {
         f"!has(self.nodeSelector) || self.nodeSelector.all(k, {qualified_name_cel('k')})",
     },
+    ".spec.recorderPod.resources": {
+        f"!has(self.requests) || !has(self.limits) || !has(self.requests.{r})"
+        f" || !has(self.limits.{r})"
+        f" || !quantity(string(self.requests.{r})).isGreaterThan(quantity(string(self.limits.{r})))"
+        for r in ("cpu", "memory", "ephemeral__dash__storage")
+    },
     ".spec.retry": {"self.backoffSeconds <= self.maxBackoffSeconds"},
+    ".spec.audit": {
+        f"!has(self.{field}) || self.{field}.matches('^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$')"
+        for field in ("project", "environment")
+    },
 }
 
 

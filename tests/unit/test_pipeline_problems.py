@@ -74,7 +74,7 @@ def test_full_spool_disk_and_storage_outage_are_both_reported_then_clear_apart(
 
     monkeypatch.setattr(os, "fsync", full_twice)
     item = CompressedSegment(0, 10, compress(b"frame" * 100, Codec.ZSTD, 1))
-    assert asyncio.run(recording._seal(item)) == [0]
+    assert [ref.seq for ref in asyncio.run(recording._seal(item))] == [0]
 
     disk_full = ("spool disk full: no room for chunk 0 (No space left on device); waiting "
                  f"for uploads to free space; {STORAGE_DOWN}")

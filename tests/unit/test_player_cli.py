@@ -57,6 +57,8 @@ def test_info(rec: tuple[Path, list[TimedRecord]], capsys: pytest.CaptureFixture
     assert lines["desktop"] == "160x120"
     assert lines["started"] == "2026-11-18 11:06:40.000Z"
     assert lines["segments"].startswith("5, ")
+    # What info reads is decrypted: it must not call that size "stored".
+    assert lines["segments"].endswith(" decrypted") and "stored" not in out
     assert lines["updates"].split()[0].isdigit()
     assert lines["gaps"] == "1"
     assert f"0:02.000 .. 0:0{gap.end_ns / NS:.3f} " in out

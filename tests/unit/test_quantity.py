@@ -8,14 +8,17 @@ against each other here.
 from __future__ import annotations
 
 import re
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from lucid_common.api.types import QUANTITY_PATTERN
 from lucid_devstack import kubelet_spec
-from lucid_operator.quantity import format_bytes, quantity_bytes
+from lucid_operator.quantity import format_bytes, quantity_bytes, quantity_value
+from lucid_operator.settings import OperatorSettings
 
 
 @pytest.mark.parametrize(("text", "expected"), [
@@ -91,3 +94,29 @@ def test_what_the_operator_accepts_the_kubelet_accepts_alike(text: str):
     except ValueError:
         return  # stricter than the kubelet (no sign), like the CRD schema
     assert kubelet_spec.quantity_bytes(text) == ours
+
+
+@pytest.mark.parametrize(("smaller", "larger"), [
+    ("900m", "1"), ("250m", "0.3"), ("1Gi", "1025Mi"), ("999M", "1G"), ("1e3", "1Ki")])
+def test_exact_values_order_what_whole_bytes_cannot(smaller: str, larger: str):
+    assert quantity_value(smaller) < quantity_value(larger)
+    assert quantity_value("500m") == quantity_value("0.5") == Fraction(1, 2)
+
+
+@pytest.mark.parametrize(("setting", "value", "message"), [
+    ("recorder_memory_request", "4Gi",
+     "LUCID_RECORDER_MEMORY_REQUEST (4Gi) is more than LUCID_RECORDER_MEMORY_LIMIT (512Mi)"),
+    ("recorder_cpu_request", "1500m",
+     "LUCID_RECORDER_CPU_REQUEST (1500m) is more than LUCID_RECORDER_CPU_LIMIT (1)"),
+    ("recorder_cpu_limit", "lots", "'lots' is not a Kubernetes quantity"),
+])
+def test_operator_refuses_recorder_requests_above_limits(setting: str, value: str,
+                                                         message: str):
+    with pytest.raises(ValidationError, match=re.escape(message)):
+        OperatorSettings(**{setting: value})
+    settings = OperatorSettings(recorder_ephemeral_storage_request="2Gi",
+                                recorder_ephemeral_storage_limit="2Gi")
+    assert settings.recorder_ephemeral_storage_limit == "2Gi"
+    with pytest.raises(ValidationError, match="EPHEMERAL_STORAGE_REQUEST"):
+        OperatorSettings(recorder_ephemeral_storage_request="3Gi",
+                         recorder_ephemeral_storage_limit="2Gi")

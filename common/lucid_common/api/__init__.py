@@ -9,6 +9,7 @@ from typing import Final
 
 from lucid_common.api.base import ApiModel, CelRule
 from lucid_common.api.spec import (
+    AUDIT_LABELS,
     Audit,
     CaSecretRef,
     Chunking,
@@ -59,6 +60,7 @@ CRD_NAME: Final = f"{PLURAL}.{GROUP}"
 
 __all__ = [
     "API_VERSION",
+    "AUDIT_LABELS",
     "CATEGORIES",
     "CRD_NAME",
     "GROUP",

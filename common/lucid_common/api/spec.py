@@ -4,13 +4,16 @@ Field descriptions are what `kubectl explain recordingsession.spec...` prints,
 so they are written for the person filling in the manifest.
 """
 
+import re
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Final, Literal
 
-from pydantic import BeforeValidator, Field
+from pydantic import BeforeValidator, Field, model_validator
 
 from lucid_common.api.base import ApiModel, CelRule
 from lucid_common.api.types import (
+    LABEL_VALUE_RULE_TEXT,
+    NONEMPTY_LABEL_VALUE_PATTERN,
     QUALIFIED_NAME_MAX_LENGTH,
     QUALIFIED_NAME_PATTERN,
     CelInt,
@@ -27,6 +30,7 @@ from lucid_common.api.types import (
     is_qualified_name,
     json_int,
     qualified_name_cel,
+    quantity_value,
 )
 
 MiB = 1024 * 1024
@@ -367,17 +371,45 @@ class Encryption(ApiModel):
     )
 
 
+# The operator mirrors these audit fields into labels of the session and its recorder
+# pods, so `kubectl get rsess -l lucid.dev/project=payroll` finds a project's sessions.
+# The owner is free text (a person, an e-mail address), not a label value: not mirrored.
+AUDIT_LABELS: Final = {"project": "lucid.dev/project", "environment": "lucid.dev/environment"}
+
+
+def _audit_label_rule(field: str) -> CelRule:
+    # A CEL rule rather than a schema pattern: the apiserver prints its message, where a
+    # pattern would only print the regular expression.
+    return CelRule(
+        rule=f"!has(self.{field}) || self.{field}.matches('{NONEMPTY_LABEL_VALUE_PATTERN}')",
+        message=f"{field} becomes the label {AUDIT_LABELS[field]}, so it must be a label "
+                f"value: {LABEL_VALUE_RULE_TEXT}",
+        check=lambda m: getattr(m, field) is None
+        or re.fullmatch(NONEMPTY_LABEL_VALUE_PATTERN, getattr(m, field)) is not None,
+        field_path=f".{field}",
+        reason="FieldValueInvalid",
+    )
+
+
 class Audit(ApiModel):
     """Who the recording is for. Stored with the recording; not used to make decisions."""
+
+    cel_rules = (_audit_label_rule("project"), _audit_label_rule("environment"))
 
     owner: SingleLine | None = Field(
         None, min_length=1, description="Person or team accountable for the session."
     )
-    project: LabelValue | None = Field(
-        None, min_length=1, description="Project the session belongs to (a label value)."
+    project: str | None = Field(
+        None, min_length=1, max_length=63,
+        description="Project the session belongs to. The operator copies it into the label "
+                    f"{AUDIT_LABELS['project']} of the session and its recorder pods, so it "
+                    f"must be a label value: {LABEL_VALUE_RULE_TEXT}.",
     )
-    environment: LabelValue | None = Field(
-        None, min_length=1, description="Environment of the target, e.g. prod (a label value)."
+    environment: str | None = Field(
+        None, min_length=1, max_length=63,
+        description="Environment of the target, e.g. prod. The operator copies it into the "
+                    f"label {AUDIT_LABELS['environment']} of the session and its recorder "
+                    f"pods, so it must be a label value: {LABEL_VALUE_RULE_TEXT}.",
     )
 
 
@@ -399,8 +431,52 @@ class ResourceList(ApiModel):
     )
 
 
+def _request_within_limit(resource: str, attribute: str) -> CelRule:
+    # CEL names a property with a hyphen "__dash__".
+    cel = resource.replace("-", "__dash__")
+
+    def check(m: "Resources") -> bool:
+        request = getattr(m.requests, attribute, None) if m.requests else None
+        limit = getattr(m.limits, attribute, None) if m.limits else None
+        return request is None or limit is None or \
+            quantity_value(request) <= quantity_value(limit)
+
+    return CelRule(
+        rule=f"!has(self.requests) || !has(self.limits) || !has(self.requests.{cel})"
+             f" || !has(self.limits.{cel})"
+             f" || !quantity(string(self.requests.{cel}))"
+             f".isGreaterThan(quantity(string(self.limits.{cel})))",
+        message=f"requests.{resource} must not exceed limits.{resource}: Kubernetes refuses "
+                "a pod whose request is above its limit",
+        check=check,
+        field_path=".requests",
+        reason="FieldValueInvalid",
+    )
+
+
 class Resources(ApiModel):
     """Compute resources of the recorder container."""
+
+    cel_rules = (
+        _request_within_limit("cpu", "cpu"),
+        _request_within_limit("memory", "memory"),
+        _request_within_limit("ephemeral-storage", "ephemeral_storage"),
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def no_float_quantity_in_a_comparison(cls, data: Any) -> Any:
+        # The apiserver's CEL cannot read an int-or-string holding 2.0 ("expected
+        # XIntOrString value to be either a string or integer"), so the rules above refuse
+        # it when a request and its limit are both set; say so here too, readably.
+        if isinstance(data, dict) and isinstance(data.get("requests"), dict) and \
+                isinstance(data.get("limits"), dict):
+            for resource in ("cpu", "memory", "ephemeral-storage"):
+                pair = (data["requests"].get(resource), data["limits"].get(resource))
+                if None not in pair and any(isinstance(v, float) for v in pair):
+                    raise ValueError(f"requests.{resource} and limits.{resource} must be "
+                                     "integers or strings (2 or '2', not 2.0) to be compared")
+        return data
 
     requests: ResourceList | None = Field(
         None, description="Resources reserved for the recorder container."
@@ -540,7 +616,9 @@ class RetryPolicy(ApiModel):
     )
 
     max_retries: JsonInt = Field(
-        3, ge=0, le=10, description="Replacement pods to start after the first one fails."
+        3, ge=0, le=10,
+        description="Restarts or replacement pods after the recorder fails or its pod is lost "
+        "(deleted, evicted); one more makes the session Failed.",
     )
     backoff_seconds: CelInt = Field(
         10,

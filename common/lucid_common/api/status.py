@@ -199,7 +199,11 @@ class RecordingSessionStatus(ApiModel):
     )
     started_at: Timestamp | None = Field(None, description="When recording started.")
     stopped_at: Timestamp | None = Field(None, description="When recording stopped.")
-    retries: int = Field(0, ge=0, description="Recorder pods replaced after a failure so far.")
+    retries: int = Field(
+        0, ge=0,
+        description="Recorder failures and lost pods so far (in-place restarts and replacement "
+        "pods), counted against spec.retry.maxRetries; a reconfiguration is not counted.",
+    )
     next_retry_at: Timestamp | None = Field(
         None, description="When the next replacement pod is due; set only while one is pending."
     )

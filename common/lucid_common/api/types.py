@@ -8,6 +8,7 @@ rules by it.
 """
 
 import re
+from fractions import Fraction
 from typing import Annotated, Any
 
 from pydantic import (
@@ -58,7 +59,11 @@ def is_qualified_name(value: str) -> bool:
 SECRET_KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 
 # Kubernetes label value: lets the operator copy the value onto pod labels.
-LABEL_VALUE_PATTERN = r"^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$"
+_LABEL_VALUE = r"[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?"
+LABEL_VALUE_PATTERN = rf"^({_LABEL_VALUE})?$"
+NONEMPTY_LABEL_VALUE_PATTERN = rf"^{_LABEL_VALUE}$"
+LABEL_VALUE_RULE_TEXT = ("at most 63 letters, digits, '-', '_' or '.', starting and ending "
+                         "with a letter or digit")
 
 # Free text that still fits on one line of a log or an object's metadata.
 SINGLE_LINE_PATTERN = r"^[^\x00-\x1f\x7f]*$"
@@ -76,6 +81,34 @@ QUANTITY_PATTERN = (
     r"^(([0-9]+(\.[0-9]*)?)|(\.[0-9]+))"
     r"(([KMGTPE]i)|[numkMGTPE]|([eE](\+|-)?[0-9]{1,3}))?$"
 )
+
+_QUANTITY_PARTS = re.compile(r"^(?P<number>[0-9]*\.?[0-9]*)(?P<suffix>.*)$")
+_BINARY_SUFFIXES = {"Ki": 1, "Mi": 2, "Gi": 3, "Ti": 4, "Pi": 5, "Ei": 6}
+_DECIMAL_SUFFIXES = {"n": -9, "u": -6, "m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15,
+                     "E": 18}
+
+
+def quantity_value(text: str) -> Fraction:
+    """The exact value of a quantity ("250m" is 1/4, "1Gi" 2**30); ValueError if malformed.
+
+    What the CEL quantity() library compares in the apiserver, so a rule's Python mirror
+    decides the same way.
+    """
+    if not isinstance(text, str) or not re.fullmatch(QUANTITY_PATTERN, text):
+        raise ValueError(f"{text!r} is not a Kubernetes quantity (e.g. 2Gi, 512Mi, 250m)")
+    parts = _QUANTITY_PARTS.match(text)
+    assert parts is not None  # the pattern above admits nothing else
+    number, suffix = parts["number"], parts["suffix"]
+    # Fraction keeps "1.1Gi" exact; "1." is a valid quantity but not a valid Fraction.
+    value = Fraction(number.rstrip(".") or "0")
+    if suffix in _BINARY_SUFFIXES:
+        value *= 1024 ** _BINARY_SUFFIXES[suffix]
+    elif suffix in _DECIMAL_SUFFIXES:
+        value *= Fraction(10) ** _DECIMAL_SUFFIXES[suffix]
+    elif suffix:  # e3, E-2: the pattern allows only a signed integer exponent here
+        value *= Fraction(10) ** int(suffix[1:])
+    return value
+
 
 SecretName = Annotated[
     str, StringConstraints(min_length=1, max_length=253, pattern=DNS_SUBDOMAIN_PATTERN)

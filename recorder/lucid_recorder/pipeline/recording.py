@@ -22,7 +22,15 @@ from lucid_common.api import RecordingSessionSpec, human_bytes
 from lucid_recorder import format as fmt
 from lucid_recorder.pipeline import metrics
 from lucid_recorder.pipeline.convert import start_detail, to_records
-from lucid_recorder.pipeline.stages import END, Stage, StageStats
+from lucid_recorder.pipeline.stages import (
+    CAPTURE,
+    COMPRESS,
+    ENCRYPT,
+    END,
+    STORE,
+    Stage,
+    StageStats,
+)
 from lucid_recorder.rdp import events as ev
 from lucid_recorder.sealing.compression import Codec, Compressed, compress
 from lucid_recorder.sealing.sealer import ChunkInfo, SealedChunk, Sealer
@@ -61,6 +69,14 @@ class Segment:
     @property
     def nbytes(self) -> int:
         return len(self.data)
+
+
+@dataclass(frozen=True)
+class SealedRef:
+    """A chunk sealed into the spool, as it passes to the store stage."""
+
+    seq: int
+    nbytes: int
 
 
 @dataclass(frozen=True)
@@ -154,7 +170,7 @@ class Recording:
     async def _chunk(self, source: AsyncIterator[ev.Event], out: asyncio.Queue[Any],
                      stop: asyncio.Event) -> None:
         """Capture events into self-contained segments; the capture side of the pipeline."""
-        stats = self.stats.setdefault("capture", StageStats("capture"))
+        stats = self.stats.setdefault(CAPTURE, StageStats(CAPTURE))
         writer: fmt.RecordingWriter | None = None
         last_ts = 0
         try:
@@ -208,19 +224,19 @@ class Recording:
 
     async def _emit(self, done: fmt.FinishedSegment, out: asyncio.Queue[Any]) -> None:
         segment = Segment(done.start_ns, done.end_ns, done.data)
-        stats = self.stats["capture"]
+        stats = self.stats[CAPTURE]
         stats.bytes_out += segment.nbytes
-        metrics.STAGE_BYTES.labels("chunk").inc(segment.nbytes)
+        metrics.STAGE_BYTES.labels(CAPTURE).inc(segment.nbytes)
         if self.oldest_unstored_ns is None:
             self.oldest_unstored_ns = done.end_ns
-        metrics.QUEUE_DEPTH.labels("compress").set(out.qsize() + 1)
+        metrics.QUEUE_DEPTH.labels(COMPRESS).set(out.qsize() + 1)
         await out.put(segment)
 
     async def _compress(self, segment: Segment) -> list[CompressedSegment]:
         codec = Codec.from_name(self.spec.compression.codec.value)
         payload = await asyncio.to_thread(compress, segment.data, codec,
                                           self.spec.compression.level)
-        metrics.STAGE_BYTES.labels("compress").inc(len(payload.data))
+        metrics.STAGE_BYTES.labels(COMPRESS).inc(len(payload.data))
         return [CompressedSegment(segment.start_ns, segment.end_ns, payload)]
 
     async def _seal(self, item: CompressedSegment) -> list[int]:
@@ -240,9 +256,9 @@ class Recording:
         if self.problems.get("spool"):
             self.set_problem("spool", "")  # spooled again: back-pressure is over
             self.report(significant=True)
-        metrics.STAGE_BYTES.labels("encrypt").inc(len(chunk.data))
+        metrics.STAGE_BYTES.labels(ENCRYPT).inc(len(chunk.data))
         metrics.SPOOL_BYTES.set(self.spool.used_bytes)
-        return [chunk.seq]
+        return [SealedRef(chunk.seq, len(chunk.data))]
 
     async def _wait_for_room(self, why: str) -> None:
         self.set_problem("spool", f"{why}; waiting for uploads to free space")
@@ -258,12 +274,12 @@ class Recording:
             except (SpoolFull, SpoolDiskFull) as exc:
                 why = str(exc)
 
-    async def _store(self, seq: int) -> list[int]:
+    async def _store(self, sealed: SealedRef) -> list[Any]:
         # Sealed chunks are safe on disk: the store stage only wakes the uploader, so
         # an outage fills the bounded spool (which then pushes back) rather than
-        # stalling capture at once.
+        # stalling capture at once. Its bytes out are counted as the uploads finish.
         self._sealed.set()
-        return [seq]
+        return []
 
     async def _uploader(self, sealing_done: asyncio.Event) -> None:
         while True:
@@ -287,6 +303,8 @@ class Recording:
             self.set_problem("storage", "")  # it answered
             if info is not None:
                 self.bytes_stored += info.sealed_bytes
+                self.stats[STORE].bytes_out += info.sealed_bytes
+                metrics.STAGE_BYTES.labels(STORE).inc(info.sealed_bytes)
             self.last_chunk_at = time.time()
 
         before = self.chunks_stored
@@ -303,15 +321,24 @@ class Recording:
 
     # -- the whole run ----------------------------------------------------------------
 
-    async def run(self, source: AsyncIterator[ev.Event], stop: asyncio.Event) -> None:
+    async def run(self, source: AsyncIterator[ev.Event], stop: asyncio.Event,
+                  finalize: Callable[[], bool] = lambda: True) -> None:
+        """Record until `stop` is set or the source ends, then store everything.
+
+        `finalize` (blocking, run in a thread) says at the end whether the recording is
+        over: True writes the final manifest; False leaves it open, every chunk stored,
+        for the next pod of the session to continue after a declared gap.
+        """
         segments: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
         compressed: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
         sealed: asyncio.Queue[Any] = asyncio.Queue(QUEUE_SIZE)
         stages = [
-            Stage("compress", self._compress, segments, compressed),
-            Stage("encrypt", self._seal, compressed, sealed),
-            Stage("store", self._store, sealed, None),
+            Stage(COMPRESS, self._compress, segments, compressed),
+            Stage(ENCRYPT, self._seal, compressed, sealed),
+            Stage(STORE, self._store, sealed, None),
         ]
+        # In pipeline order, so status.pipeline.stages reads capture → store.
+        self.stats.setdefault(CAPTURE, StageStats(CAPTURE))
         for stage in stages:
             self.stats[stage.name] = stage.stats
         status_stop = asyncio.Event()
@@ -338,12 +365,19 @@ class Recording:
                     group.create_task(self._uploader(sealing_done))
             except BaseExceptionGroup as failed:
                 raise _root_cause(failed) from None
+            complete = await asyncio.to_thread(finalize)
             await asyncio.to_thread(publish_manifest, self.spool, self.store, self.recipient,
-                                    self.retry, complete=True)
-            self.state = contract.PIPELINE_FINALIZED
+                                    self.retry, complete=complete)
+            if complete:
+                self.state = contract.PIPELINE_FINALIZED
+                log.info("recording finalized: %d chunks, %s stored", self.chunks_stored,
+                         human_bytes(self.bytes_stored))
+            else:
+                self.state = contract.PIPELINE_INTERRUPTED
+                log.warning("stopped although the session still records (pod deleted or "
+                            "evicted): %d chunks, %s stored; the recording stays open for "
+                            "the next pod", self.chunks_stored, human_bytes(self.bytes_stored))
             self.report(significant=True)
-            log.info("recording finalized: %d chunks, %s stored", self.chunks_stored,
-                     human_bytes(self.bytes_stored))
         finally:
             status_stop.set()
             await status_task

@@ -20,6 +20,11 @@ Out = TypeVar("Out")
 # Sentinel that travels down the queues when the input ends.
 END: Any = object()
 
+# The pipeline's stages, in order: the names status.pipeline.stages and the metrics'
+# `stage` label both use, so a dashboard and `kubectl get -o yaml` speak of the same thing.
+CAPTURE, COMPRESS, ENCRYPT, STORE = "capture", "compress", "encrypt", "store"
+STAGE_NAMES = (CAPTURE, COMPRESS, ENCRYPT, STORE)
+
 
 @dataclass
 class StageStats:

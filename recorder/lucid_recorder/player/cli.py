@@ -7,6 +7,8 @@ failed check, 2 for bad usage.
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -15,11 +17,13 @@ from typing import NoReturn
 from PIL import Image
 
 from lucid_recorder.format.errors import FormatError
+from lucid_recorder.sealing.cli import ENV_ACCESS_KEY, ENV_SECRET_KEY
 
 from . import text
 from .errors import PlayerError
 from .export import export_video
 from .render import contact_sheet
+from .serve import DirObjects, ServeError, SessionObjects, StoreObjects, check_listen, serve
 from .source import LocalDirectorySource, RecordingSource
 from .timeline import Recording
 from .verify import verify
@@ -93,8 +97,9 @@ def cmd_info(args: argparse.Namespace) -> int:
           f"({text.offset(s.start_ns)} .. {text.offset(s.end_ns)})")
     print(f"desktop     {s.width}x{s.height}"
           + "".join(f", {w}x{h} at {text.offset(t)}" for t, w, h in s.resizes))
-    print(f"segments    {s.segments}, {text.size(s.segment_bytes)} "
-          f"(stored {text.size(s.stored_bytes)})")
+    # Segments here are decrypted and decompressed: what they occupied in the bucket
+    # (sealed) is only known to the store; `lucid-seal verify` reads it there.
+    print(f"segments    {s.segments}, {text.size(s.segment_bytes)} decrypted")
     print(f"updates     {s.updates} ({s.rectangles} rectangles, "
           f"{text.size(s.pixel_bytes)} of pixels), {s.keyframes} keyframes")
     print(f"pointer     {s.pointer_moves} positions, {s.pointer_shapes} shapes")
@@ -167,6 +172,78 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve_objects(args: argparse.Namespace) -> SessionObjects:
+    """The session the page will play: a local copy, or the object store."""
+    from lucid_recorder.sealing.manifest import Manifest, SessionIdentity
+    from lucid_recorder.storage.errors import StorageError
+    from lucid_recorder.storage.layout import SessionLayout
+    from lucid_recorder.storage.store import ObjectStore, make_client, session_uids
+
+    if args.from_dir is not None:
+        directory = Path(args.from_dir)
+        if not directory.is_dir():
+            raise ServeError(f"{directory} is not a directory")
+        manifest_path = directory / "manifest.json"
+        if manifest_path.is_file():
+            try:
+                identity = Manifest.from_json(manifest_path.read_bytes()).session
+            except ValueError as exc:
+                raise ServeError(f"{manifest_path} is not a valid manifest: "
+                                 f"{str(exc).splitlines()[0]}") from None
+            if args.session_uid and args.session_uid != identity.uid:
+                raise ServeError(f"{manifest_path} is for session {identity.uid}, not "
+                                 f"{args.session_uid}")
+        elif args.session_uid:
+            identity = SessionIdentity(namespace="", name=directory.name, uid=args.session_uid)
+        else:
+            raise ServeError(f"{directory} has no manifest.json: give --session-uid")
+        return DirObjects(directory, identity)
+    if not (args.endpoint and args.bucket and args.session):
+        raise ServeError("give --endpoint, --bucket and --session (or --from-dir)")
+    access, secret = os.environ.get(ENV_ACCESS_KEY), os.environ.get(ENV_SECRET_KEY)
+    if not access or not secret:
+        raise ServeError(f"set {ENV_ACCESS_KEY} and {ENV_SECRET_KEY} (credentials are never "
+                         "taken from the command line)")
+    parts = args.session.strip("/").split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ServeError("--session must be NAMESPACE/NAME or NAMESPACE/NAME/UID")
+    client = make_client(args.endpoint, access, secret, secure=not args.no_tls,
+                         ca_file=args.ca_file, insecure_skip_verify=args.insecure_skip_verify)
+    try:
+        if len(parts) == 3:
+            uid = parts[2]
+        else:
+            uids = session_uids(client, args.bucket, args.prefix, parts[0], parts[1])
+            if len(uids) != 1:
+                raise ServeError(f"--session {args.session} needs a UID; sessions stored: "
+                                 f"{', '.join(uids) or 'none'}")
+            uid = uids[0]
+        store = ObjectStore(client, args.bucket, SessionLayout(
+            args.prefix, SessionIdentity(namespace=parts[0], name=parts[1], uid=uid)))
+        store.chunk_sizes()  # credentials, bucket and endpoint are checked before serving
+    except StorageError as exc:
+        raise ServeError(str(exc)) from exc
+    return StoreObjects(store)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    check_listen(args.listen, args.allow_remote)
+    objects = _serve_objects(args)
+    server = serve(objects, args.listen, args.port, allow_remote=args.allow_remote)
+    if args.allow_remote and not ipaddress.ip_address(
+            args.listen if args.listen != "localhost" else "127.0.0.1").is_loopback:
+        print(f"{PROG} serve: warning: listening on {args.listen}, beyond this machine "
+              "(--allow-remote)", file=sys.stderr)
+    s = objects.session
+    print(f"{PROG} serve: {server.url}  session {s.namespace}/{s.name}/{s.uid} from "
+          f"{objects.describe()}; the key never leaves the browser. Ctrl-C stops.", flush=True)
+    try:
+        server.serve_forever()
+    finally:
+        server.server_close()
+    return 0
+
+
 def _size(value: str) -> tuple[int, int]:
     try:
         w, h = (int(v) for v in value.lower().split("x"))
@@ -215,6 +292,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("directory")
     p.set_defaults(run=cmd_verify)
 
+    p = sub.add_parser("serve", help="the browser player: decrypts in the browser, on this "
+                       "machine; this server only passes the sealed objects through")
+    src = p.add_argument_group("source: object store (credentials from $LUCID_S3_ACCESS_KEY "
+                               "and $LUCID_S3_SECRET_KEY)")
+    src.add_argument("--endpoint", help="host:port of the S3 API")
+    src.add_argument("--bucket")
+    src.add_argument("--prefix", default="recordings", help="storage.keyPrefix")
+    src.add_argument("--session", help="NAMESPACE/NAME[/UID] of the RecordingSession")
+    src.add_argument("--no-tls", action="store_true", help="plain HTTP")
+    src.add_argument("--ca-file", type=Path, help="CA bundle for HTTPS")
+    src.add_argument("--insecure-skip-verify", action="store_true")
+    local = p.add_argument_group("source: local copy")
+    local.add_argument("--from-dir", help="directory with chunks/*.lrec and manifest.json")
+    local.add_argument("--session-uid", help="session UID when there is no manifest")
+    p.add_argument("--listen", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; others need --allow-remote)")
+    p.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    p.add_argument("--allow-remote", action="store_true",
+                   help="allow a non-loopback --listen address such as 0.0.0.0")
+    p.set_defaults(run=cmd_serve)
+
     p = sub.add_parser("demo", help="write a synthetic recording to try the other commands")
     p.add_argument("directory")
     p.add_argument("--seconds", type=_positive_float, default=30.0)
@@ -229,6 +327,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.run(args))
+    except ServeError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
     except (PlayerError, FormatError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 1

@@ -32,10 +32,6 @@ class RecordingSource(Protocol):
         """The plain (decrypted, decompressed) segment bytes; SourceError if unavailable."""
         ...
 
-    def stored_size(self, seq: int) -> int:
-        """Bytes the segment occupies in storage (compressed/encrypted where applicable)."""
-        ...
-
 
 class LocalDirectorySource:
     """A directory of plain `<seq>.seg` files (other files are ignored)."""
@@ -75,12 +71,6 @@ class LocalDirectorySource:
             return path.read_bytes()
         except OSError as exc:
             raise SourceError(f"{path}: cannot read: {exc.strerror}") from None
-
-    def stored_size(self, seq: int) -> int:
-        try:
-            return self.path(seq).stat().st_size
-        except OSError as exc:
-            raise SourceError(f"{self.path(seq)}: cannot stat: {exc.strerror}") from None
 
 
 def segment_filename(seq: int) -> str:

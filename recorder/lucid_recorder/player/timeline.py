@@ -45,8 +45,7 @@ class Summary:
     width: int
     height: int
     segments: int
-    segment_bytes: int
-    stored_bytes: int
+    segment_bytes: int  # decrypted and decompressed
     records: int = 0
     updates: int = 0  # distinct timestamps with at least one rectangle
     rectangles: int = 0
@@ -164,8 +163,7 @@ class Recording:
         """Decode every segment and count what it holds."""
         s = Summary(self.start_ns, self.end_ns, self.session_start_unix_ns, self.width,
                     self.height, len(self.segments),
-                    sum(info.size for _, info in self.segments),
-                    sum(self.source.stored_size(seq) for seq, _ in self.segments))
+                    sum(info.size for _, info in self.segments))
         s.missing = self.missing_spans()
         for index in range(len(self.segments)):
             last_update_ts: int | None = None

@@ -203,6 +203,10 @@ class ObjectStore:
         data = self._get(self.layout.manifest_key)
         return Manifest.from_json(data) if data is not None else None
 
+    def get_manifest_bytes(self) -> bytes | None:
+        """manifest.json as stored, unparsed (the browser player checks it itself)."""
+        return self._get(self.layout.manifest_key)
+
     def get_chunk(self, seq: int) -> bytes | None:
         return self._get(self.layout.chunk_key(seq))
 
@@ -212,6 +216,16 @@ class ObjectStore:
                                                recursive=True)
             seqs = (self.layout.parse_chunk_key(o.object_name or "") for o in objects)
             return sorted(s for s in seqs if s is not None)
+        return self._call(f"listing {self.layout.chunks_prefix}", call)
+
+    def chunk_sizes(self) -> list[tuple[int, int]]:
+        """(sequence number, object size) of every chunk object, ascending."""
+        def call() -> list[tuple[int, int]]:
+            objects = self.client.list_objects(self.bucket, prefix=self.layout.chunks_prefix,
+                                               recursive=True)
+            found = ((self.layout.parse_chunk_key(o.object_name or ""), o.size or 0)
+                     for o in objects)
+            return sorted((seq, size) for seq, size in found if seq is not None)
         return self._call(f"listing {self.layout.chunks_prefix}", call)
 
     def chunks(self) -> ChunkObjects:
