@@ -64,6 +64,23 @@ def test_zstd_compresses_and_level_matters(recipient):
     assert Codec.from_name("zstd") is Codec.ZSTD and Codec.from_name("none") is Codec.NONE
 
 
+def test_a_wider_window_reaches_back_past_the_levels_own(recipient):
+    # A 1 MiB random block repeated 5 MiB later: level 3's 2 MiB window cannot see the
+    # repeat; a 2^24 window, with or without long-distance matching, can.
+    block = os.urandom(1 << 20)
+    data = block + os.urandom(5 << 20) + block
+    plain = compress(data, Codec.ZSTD, 3)
+    for long_distance in (False, True):
+        wide = compress(data, Codec.ZSTD, 3, window_log=24, long_distance=long_distance)
+        assert len(wide.data) < len(plain.data) - (1 << 19)
+        # An ordinary frame that the bounded reader (and any zstd reader) decodes.
+        assert decompress(wide.data, Codec.ZSTD, len(data)) == data
+        assert zstandard.ZstdDecompressor().decompress(wide.data) == data
+        assert zstandard.get_frame_parameters(wide.data).content_size == len(data)
+    with pytest.raises(ValueError, match="window_log"):
+        compress(data, Codec.ZSTD, 3, window_log=28)
+
+
 def test_nonces_unique_across_chunks_and_epochs(recipient):
     seen = set()
     prev = GENESIS

@@ -47,7 +47,15 @@ class Compressed:
     plaintext_len: int
 
 
-def compress(plaintext: bytes, codec: Codec, level: int = 3) -> Compressed:
+# zstd readers accept windows up to 2^27 bytes without being told to (libzstd's default
+# limit, and so python-zstandard's); fzstd, the browser player's, up to about 2 GiB.
+MAX_WINDOW_LOG = 27
+
+
+def compress(plaintext: bytes, codec: Codec, level: int = 3, *,
+             window_log: int | None = None, long_distance: bool = False) -> Compressed:
+    """`window_log` (None: the level's own) and `long_distance` matching change how far
+    back zstd looks for matches, not the frame format: every reader reads the result."""
     if len(plaintext) > MAX_PLAINTEXT_BYTES:
         raise ValueError(
             f"chunk plaintext of {len(plaintext)} bytes exceeds {MAX_PLAINTEXT_BYTES}"
@@ -56,9 +64,23 @@ def compress(plaintext: bytes, codec: Codec, level: int = 3) -> Compressed:
         return Compressed(codec, bytes(plaintext), len(plaintext))
     if not 1 <= level <= 22:
         raise ValueError(f"zstd level {level} is outside 1..22")
+    if window_log is not None and not 10 <= window_log <= MAX_WINDOW_LOG:
+        raise ValueError(f"zstd window_log {window_log} is outside 10..{MAX_WINDOW_LOG}")
+    return Compressed(codec, compressor(len(plaintext), level, window_log, long_distance)
+                      .compress(plaintext), len(plaintext))
+
+
+def compressor(source_size: int, level: int, window_log: int | None = None,
+               long_distance: bool = False) -> zstandard.ZstdCompressor:
     # write_content_size lets a reader check the frame against the header.
-    compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
-    return Compressed(codec, compressor.compress(plaintext), len(plaintext))
+    if window_log is None and not long_distance:
+        return zstandard.ZstdCompressor(level=level, write_content_size=True)
+    overrides: dict[str, int] = {"enable_ldm": int(long_distance)}
+    if window_log is not None:
+        overrides["window_log"] = window_log
+    params = zstandard.ZstdCompressionParameters.from_level(
+        level, source_size=source_size, write_content_size=1, **overrides)
+    return zstandard.ZstdCompressor(compression_params=params)
 
 
 def decompress(payload: bytes, codec: Codec, plaintext_len: int) -> bytes:
