@@ -213,6 +213,36 @@ fn rgbx_to_rgb<'py>(py: Python<'py>, raw: &[u8], width: usize, height: usize, de
     })
 }
 
+/// T.125 DomainMCSPDU sendDataIndication in aligned PER (what asn1tools decodes for
+/// compat's read loop, once per slow-path PDU) as (initiator, channelId, dataPriority
+/// index, segmentation bits, userData); None for anything else: another PDU, a fragmented
+/// length (16 KiB and more), truncation, padding bits set. The caller leaves those to
+/// asn1tools, the reference, so both give the same result or the same error.
+#[pyfunction]
+fn mcs_send_data_indication<'py>(py: Python<'py>, data: &[u8])
+                                 -> Option<(u16, u16, u8, u8, Bound<'py, PyBytes>)> {
+    // 0x68: choice index 26 in 6 bits, then 2 padding bits.
+    if data.len() < 7 || data[0] != 0x68 {
+        return None;
+    }
+    let initiator = u16::from_be_bytes([data[1], data[2]]);
+    let channel_id = u16::from_be_bytes([data[3], data[4]]);
+    // dataPriority (2 bits), segmentation (2 bits), 4 padding bits.
+    let flags = data[5];
+    if flags & 0x0f != 0 {
+        return None;
+    }
+    let (length, start) = match data[6] {
+        short @ 0..=0x7f => (short as usize, 7),
+        long @ 0x80..=0xbf if data.len() >= 8 => (((long as usize & 0x3f) << 8)
+                                                  | data[7] as usize, 8),
+        _ => return None,
+    };
+    // Bytes after userData are ignored, as asn1tools ignores them.
+    let user_data = data.get(start..start + length)?;
+    Some((initiator, channel_id, flags >> 6, (flags >> 4) & 3, PyBytes::new(py, user_data)))
+}
+
 #[pymodule]
 fn lucid_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rle_decompress, m)?)?;
@@ -226,5 +256,6 @@ fn lucid_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(paste, m)?)?;
     m.add_function(wrap_pyfunction!(encode_rect, m)?)?;
     m.add_function(wrap_pyfunction!(rgbx_to_rgb, m)?)?;
+    m.add_function(wrap_pyfunction!(mcs_send_data_indication, m)?)?;
     Ok(())
 }
