@@ -12,10 +12,28 @@ is missing (for an image or a benchmark that must not silently fall back).
 
 from __future__ import annotations
 
-import os
 from types import ModuleType
 
-ENV = "LUCID_NATIVE"
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Not the pod contract's LUCID_RECORDER_ prefix: lucid-play and the benchmarks read it too.
+ENV_PREFIX = "LUCID_"
+
+
+class NativeSettings(BaseSettings):
+    """Read at import, before the recorder's own settings: every entry point has a hot path
+    (the recorder, lucid-play, the benchmarks)."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
+
+    native: str = Field(
+        "auto", description="The recorder's hot path: `auto` the native core (lucid_native) "
+        "if installed, else the pure-Python reference; `0` always the reference; `1` the "
+        "native core or fail at start. The recorder image sets `1`.")
+
+
+ENV = f"{ENV_PREFIX}NATIVE"
 
 
 def load(choice: str | None) -> ModuleType | None:
@@ -33,7 +51,7 @@ def load(choice: str | None) -> ModuleType | None:
     return lucid_native
 
 
-core: ModuleType | None = load(os.environ.get(ENV))
+core: ModuleType | None = load(NativeSettings().native)
 
 
 def implementation() -> str:
