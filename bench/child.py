@@ -36,11 +36,13 @@ from bench.common import make_spec, percentile
 from bench.defaults import KEYFRAME_NS, MAX_SEGMENT_BYTES, SEGMENT_NS, ZSTD_LEVEL
 from bench.recorder_run import LatencyProbe, bucket_name, build_recording
 from lucid_recorder import format as fmt
+from lucid_recorder import native
 from lucid_recorder.pipeline.convert import start_detail, to_records
 from lucid_recorder.pipeline.recording import Recording
 from lucid_recorder.rdp import CaptureConfig, TlsConfig, TlsMode, capture
 from lucid_recorder.rdp import events as ev
-from lucid_recorder.sealing import Codec, Sealer, compress, keygen, read_public_key
+from lucid_recorder.sealing import Codec, Sealer, keygen, read_public_key
+from lucid_recorder.sealing.compression import compress_chunk
 
 
 def _config(depth: int) -> CaptureConfig:
@@ -103,7 +105,7 @@ class InlineSealer:
         self.segments += 1
         self.bytes["segments"] += len(segment.data)
         began = time.process_time()
-        payload = compress(segment.data, Codec.ZSTD, ZSTD_LEVEL)
+        payload = compress_chunk(segment.data, Codec.ZSTD, ZSTD_LEVEL)
         compressed = time.process_time()
         sealed = self.sealer.seal(payload, segment.start_ns, segment.end_ns)
         self.cpu["compress"] += compressed - began
@@ -265,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         profiler = cProfile.Profile(time.process_time)
         result = profiler.runcall(asyncio.run, work)
         profiler.dump_stats(args.profile)
+    # Which hot path ran (LUCID_NATIVE, lucid_recorder.native): benchmarks compare both.
+    result["implementation"] = native.implementation()
     args.out.write_text(json.dumps(result))
     return 0
 

@@ -15,7 +15,7 @@ from lucid_recorder.sealing import (
     Sealer,
     compress,
 )
-from lucid_recorder.sealing.compression import decompress
+from lucid_recorder.sealing.compression import compress_chunk, decompress
 from lucid_recorder.sealing.container import FIXED_HEADER_BYTES, nonce, open_sealed
 from lucid_recorder.sealing.errors import AuthenticationError, ChunkFormatError
 from lucid_recorder.sealing.keys import unwrap_data_key
@@ -79,6 +79,20 @@ def test_a_wider_window_reaches_back_past_the_levels_own(recipient):
         assert zstandard.get_frame_parameters(wide.data).content_size == len(data)
     with pytest.raises(ValueError, match="window_log"):
         compress(data, Codec.ZSTD, 3, window_log=28)
+
+
+def test_compress_chunk_uses_a_window_over_the_chunk_and_long_distance_matching():
+    # The repeat 5 MiB back that level 9's own 4 MiB window misses: the recorder finds it.
+    block = os.urandom(1 << 20)
+    data = block + os.urandom(5 << 20) + block
+    chunk = compress_chunk(data, Codec.ZSTD, 9)
+    assert len(chunk.data) < len(compress(data, Codec.ZSTD, 9).data) - (1 << 19)
+    # zstd shrinks the 2^25 window it was given to the chunk's own size.
+    assert zstandard.get_frame_parameters(chunk.data).window_size <= 1 << 23
+    assert decompress(chunk.data, Codec.ZSTD, len(data)) == data
+    assert compress_chunk(data, Codec.NONE, 9).data == data
+    with pytest.raises(ValueError, match="level"):
+        compress_chunk(data, Codec.ZSTD, 23)
 
 
 def test_nonces_unique_across_chunks_and_epochs(recipient):
