@@ -54,10 +54,15 @@ Known differences from a real kubelet (on purpose or for lack of need):
 * Init containers, image entrypoints in process mode, PVC and other volume types,
   resourceFieldRef, grpc probes, lifecycle hooks, terminationMessagePath files,
   emptyDir medium Memory (a plain directory is used), resource limits in process mode,
-  activeDeadlineSeconds, readinessGates, ephemeral containers, Events and updates of
-  already-mounted Secret/ConfigMap volumes are not supported. Pods needing the first
-  ones fail with reason UnsupportedByLocalKubelet and a message saying what; the rest
-  are ignored.
+  activeDeadlineSeconds, readinessGates, ephemeral containers and Events are not
+  supported. Pods needing the first ones fail with reason UnsupportedByLocalKubelet and
+  a message saying what; the rest are ignored.
+* Secret, ConfigMap, projected and downward API volumes of running pods are re-synced
+  every LUCID_KUBELET_VOLUME_SYNC_SECONDS (default 10 s; a real kubelet takes about a
+  minute), through one TTL cache of the objects for the whole node. A changed volume is
+  rewritten like the real kubelet's AtomicWriter does: a new hidden version directory,
+  then one rename of the `..data` symlink, each file a symlink through it, so a reader
+  never sees a half-written file. subPath mounts keep what they had, as on a kubelet.
 * Process mode: env var names that are not shell identifiers are skipped (logged by name).
 * Container logs are one file per container (stdout and stderr interleaved, every run
   appended): `kubectl logs --timestamps` shows when the local kubelet first saw a line

@@ -23,10 +23,12 @@ from lucid_devstack.kubelet_spec import (
     CREATING,
     HOST_IP,
     SYSTEM_PATH,
+    VOLUME_SYNC_SECONDS,
     ConfigError,
     Exposure,
     Identity,
     Mount,
+    ObjectCache,
     ObjectReader,
     Tools,
     Unsupported,
@@ -58,6 +60,8 @@ CONFIG_RETRY_FIRST = 0.25
 CONFIG_RETRY_MAX = 3.0
 TICK = 0.25
 TERMINAL = ("Succeeded", "Failed")
+# One TTL cache of the Secrets and ConfigMaps that volume re-syncs read, for the node.
+SHARED_OBJECTS = ObjectCache(ttl=VOLUME_SYNC_SECONDS)
 
 
 @dataclass
@@ -728,10 +732,24 @@ class PodWorker:
     def _build_volumes(self, builder: VolumeBuilder, now: float) -> None:
         if self.volumes is None and now >= self.volumes_retry_at:
             self.volumes = builder.build()
+            self.volumes.resync_at = now + VOLUME_SYNC_SECONDS
         elif self.volumes is not None and time.time() >= self.volumes.refresh_at:
             refreshed = builder.build(tokens_only=True)
             self.volumes.refresh_at = refreshed.refresh_at
             log.info("pod %s: service account tokens refreshed", self.ref)
+        elif self.volumes is not None and now >= self.volumes.resync_at:
+            # Like a real kubelet's sync loop: a changed Secret or ConfigMap reaches the
+            # running containers through their (bind-mounted) volume directories.
+            self.volumes.resync_at = now + VOLUME_SYNC_SECONDS
+            builder.reader = ObjectReader(self.ctx.api, self.namespace, shared=SHARED_OBJECTS)
+            try:
+                changed = builder.resync()
+            except ConfigError as exc:
+                log.warning("pod %s: volume re-sync failed, kept the old content, retrying "
+                            "in %.0fs: %s", self.ref, VOLUME_SYNC_SECONDS, exc.message)
+                return
+            if changed:
+                log.info("pod %s: volumes %s updated", self.ref, ", ".join(changed))
 
     def _volume_error(self, message: str, now: float) -> None:
         if self.volumes is None:

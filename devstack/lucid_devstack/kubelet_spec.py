@@ -18,10 +18,12 @@ import math
 import os
 import pwd
 import re
+import secrets
 import shlex
 import shutil
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -123,20 +125,51 @@ def check_supported(pod: Mapping[str, Any]) -> None:
                                   "configMapKeyRef and fieldRef are supported")
 
 
-class ObjectReader:
-    """Secrets and ConfigMaps of one namespace, read with the node identity, cached per use."""
+class ObjectCache:
+    """Objects read for volume re-syncs, shared by every pod of the node for `ttl` seconds.
 
-    def __init__(self, api: Api, namespace: str) -> None:
+    The kubelet's TTL cache strategy: a thousand pods that mount one Secret cost one GET
+    per period, not a thousand.
+    """
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[int, str], tuple[float, dict[str, Any] | None]] = {}
+
+    def get(self, api: Api, path: str) -> dict[str, Any] | None:
+        key = (id(api), path)
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is not None and now - entry[0] < self.ttl:
+                return entry[1]
+        obj = api.get_or_none(path)
+        with self._lock:
+            self._entries[key] = (now, obj)
+        return obj
+
+
+class ObjectReader:
+    """Secrets and ConfigMaps of one namespace, read with the node identity, cached per use.
+
+    With `shared`, reads go through the node's TTL cache (volume re-syncs).
+    """
+
+    def __init__(self, api: Api, namespace: str, shared: ObjectCache | None = None) -> None:
         self.api = api
         self.namespace = namespace
+        self.shared = shared
         self._cache: dict[tuple[str, str], dict[str, bytes] | None] = {}
 
     def _read(self, kind: str, name: str) -> dict[str, bytes] | None:
         key = (kind, name)
         if key not in self._cache:
             plural = "secrets" if kind == "secret" else "configmaps"
+            path = f"/api/v1/namespaces/{self.namespace}/{plural}/{name}"
             try:
-                obj = self.api.get_or_none(f"/api/v1/namespaces/{self.namespace}/{plural}/{name}")
+                obj = (self.shared.get(self.api, path) if self.shared is not None
+                       else self.api.get_or_none(path))
             except ApiError as exc:
                 # 403 right after binding is normal: the Node authorizer learns of the
                 # pod -> object edge a moment later. Retried like any other failure.
@@ -382,11 +415,22 @@ def unmount_volumes(root: Path) -> list[str]:
     return ordered
 
 
+# How often a running pod's Secret, ConfigMap and downward API volumes are re-read and,
+# when changed, rewritten in place (the kubelet's sync period, a minute there; shorter
+# here so rotation tests need not wait). LUCID_KUBELET_VOLUME_SYNC_SECONDS overrides it.
+VOLUME_SYNC_SECONDS = float(os.environ.get("LUCID_KUBELET_VOLUME_SYNC_SECONDS", "10"))
+# Kept current by re-syncs (emptyDir and hostPath are the pod's own).
+SYNCED_VOLUMES = ("secret", "configMap", "projected", "downwardAPI")
+DATA_LINK = "..data"
+
+
 @dataclass
 class Volumes:
     dirs: dict[str, Path]
     # Wall-clock time after which the projected tokens must be requested again.
     refresh_at: float = float("inf")
+    # Monotonic time of the next re-sync of Secret/ConfigMap/downward API contents.
+    resync_at: float = 0.0
 
 
 def _parse_time(text: str) -> float:
@@ -430,7 +474,30 @@ class VolumeBuilder:
                                             f"{exc.message}") from None
         return result
 
-    def _one(self, volume: Mapping[str, Any], result: Volumes) -> Path:
+    def resync(self) -> list[str]:
+        """Re-read the Secret, ConfigMap and downward API volumes; rewrite those that changed.
+
+        Tokens are kept (they are renewed on their own schedule). A volume whose source
+        cannot be read now keeps its content, as on a real kubelet; the error is raised
+        after the other volumes were synced. Returns the names of the rewritten volumes.
+        """
+        changed: list[str] = []
+        failed: ConfigError | None = None
+        for volume in self.pod["spec"].get("volumes") or []:
+            if not any(kind in volume for kind in SYNCED_VOLUMES):
+                continue
+            try:
+                if self._one(volume, Volumes({}), keep_tokens=True, only_if_changed=True):
+                    changed.append(volume["name"])
+            except ConfigError as exc:
+                failed = ConfigError(exc.reason, f'volume "{volume["name"]}": {exc.message}')
+        if failed is not None:
+            raise failed
+        return changed
+
+    def _one(self, volume: Mapping[str, Any], result: Volumes, keep_tokens: bool = False,
+             only_if_changed: bool = False) -> Path | bool:
+        """The volume's directory; with `only_if_changed`, whether it was rewritten."""
         if "hostPath" in volume:
             return self._host_path(volume["hostPath"])
         target = self.root / volume["name"]
@@ -477,14 +544,20 @@ class VolumeBuilder:
                                                 default))
                 else:
                     token_source = source["serviceAccountToken"]
-                    token, refresh_at = self._token(token_source)
+                    kept = _current_file(target, token_source["path"]) if keep_tokens else None
+                    if kept is not None:
+                        token = kept.decode()
+                    else:
+                        token, refresh_at = self._token(token_source)
+                        result.refresh_at = min(result.refresh_at, refresh_at)
                     files[token_source["path"]] = (token.encode(), _mode(
                         token_source.get("mode"), default))
                     token_files.add(token_source["path"])
-                    result.refresh_at = min(result.refresh_at, refresh_at)
-        _write_files(target, files, self.fs_group,
-                     {p: self.token_owner for p in token_files if self.token_owner is not None})
-        return target
+        written = _write_files(target, files, self.fs_group,
+                               {p: self.token_owner for p in token_files
+                                if self.token_owner is not None},
+                               only_if_changed=only_if_changed)
+        return written if only_if_changed else target
 
     def _host_path(self, source: Mapping[str, Any]) -> Path:
         path = Path(source["path"])
@@ -556,27 +629,82 @@ class VolumeBuilder:
         return str(status["token"]), now + min(0.8 * max(expires - now, 0.0), 86400.0)
 
 
+def _current_file(root: Path, rel: str) -> bytes | None:
+    """A file of the volume's current version, or None."""
+    try:
+        return (root / DATA_LINK / rel).read_bytes()
+    except OSError:
+        return None
+
+
+def _current_payload(root: Path) -> dict[str, tuple[bytes, int]] | None:
+    """The files (content, mode) of the volume's current version; None before the first."""
+    data = root / DATA_LINK
+    if not data.is_symlink():
+        return None
+    version = root / os.readlink(data)
+    payload: dict[str, tuple[bytes, int]] = {}
+    for path in version.rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            payload[str(path.relative_to(version))] = (path.read_bytes(),
+                                                       stat.S_IMODE(path.stat().st_mode))
+    return payload
+
+
 def _write_files(root: Path, files: Mapping[str, tuple[bytes, int]], fs_group: int | None,
-                 owners: Mapping[str, int]) -> None:
-    for rel, (content, mode) in files.items():
-        path = root / rel
+                 owners: Mapping[str, int], only_if_changed: bool = False) -> bool:
+    """Write a volume's files the way the kubelet's AtomicWriter does. True if written.
+
+    The files go into a fresh hidden version directory; `..data` is then pointed at it
+    with one rename, and each top-level name is a symlink through `..data`. A reader
+    (the container sees the directory through a bind mount) thus finds either the old
+    version or the new one, never a half-written file or a mix of the two.
+    """
+    final_modes = {rel: (mode | 0o440 if fs_group is not None else mode) & 0o7777
+                   for rel, (_content, mode) in files.items()}
+    wanted = {rel: (content, final_modes[rel]) for rel, (content, _mode) in files.items()}
+    if only_if_changed and _current_payload(root) == wanted:
+        return False
+    version = root / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{secrets.token_hex(4)}"
+    version.mkdir(mode=0o755)
+    for rel, (content, _mode) in files.items():
+        path = version / rel
         resolved = path.resolve()
-        if resolved == root.resolve() or not resolved.is_relative_to(root.resolve()):
+        if resolved == version.resolve() or not resolved.is_relative_to(version.resolve()):
+            shutil.rmtree(version)
             raise Unsupported(f"volume item path {rel!r} escapes its volume")
         path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
-        # Write beside and rename, so a refreshed token never appears half-written;
         # 0600 until the final owner and mode are set.
-        scratch = path.with_name(f".{path.name}.tmp")
-        fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as out:
             out.write(content)
         if fs_group is not None:
-            os.chown(scratch, -1, fs_group)
-            mode |= 0o440
+            os.chown(path, -1, fs_group)
         if rel in owners:
-            os.chown(scratch, owners[rel], -1)
-        scratch.chmod(mode & 0o7777)
-        os.replace(scratch, path)
+            os.chown(path, owners[rel], -1)
+        path.chmod(final_modes[rel])
+    data = root / DATA_LINK
+    previous = root / os.readlink(data) if data.is_symlink() else None
+    scratch = root / f"{DATA_LINK}_tmp"
+    scratch.unlink(missing_ok=True)
+    scratch.symlink_to(version.name)
+    os.replace(scratch, data)
+    tops = {Path(rel).parts[0] for rel in files}
+    for top in tops:
+        link = root / top
+        if link.is_symlink():
+            continue
+        if link.is_dir():
+            shutil.rmtree(link)
+        elif link.exists():
+            link.unlink()
+        link.symlink_to(f"{DATA_LINK}/{top}")
+    for entry in root.iterdir():
+        if not entry.name.startswith("..") and entry.is_symlink() and entry.name not in tops:
+            entry.unlink()  # a key that left the Secret leaves the volume too
+    if previous is not None and previous != version:
+        shutil.rmtree(previous, ignore_errors=True)
+    return True
 
 
 # --- identity ---------------------------------------------------------------------------

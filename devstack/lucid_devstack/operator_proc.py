@@ -54,6 +54,9 @@ class OperatorProcess:
             "LUCID_HEALTH_PORT": str(self.health_port),
             "LUCID_METRICS_PORT": str(self.metrics_port),
             "LUCID_RECORDER_IMAGE": default_recorder_image(),
+            # Its signing key Secret and public key ConfigMap go where the stack has a
+            # namespace from the start; every operator of one stack shares that key.
+            "LUCID_OPERATOR_NAMESPACE": "default",
             **self.settings,
         }
         if not env["LUCID_RECORDER_IMAGE"].startswith(PROCESS_IMAGE_PREFIX):

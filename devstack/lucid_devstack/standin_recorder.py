@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 from kubernetes import client, config
 
@@ -34,10 +35,14 @@ def _patch_pipeline(api: client.CustomObjectsApi, state: str) -> None:
 
 
 def main() -> int:
-    for required in (contract.ENV_RDP_USERNAME, contract.ENV_RDP_PASSWORD,
-                     contract.ENV_STORAGE_ACCESS_KEY, contract.ENV_STORAGE_SECRET_KEY):
+    for required in (contract.ENV_RDP_USERNAME, contract.ENV_RDP_PASSWORD):
         if not os.environ.get(required):
             print(f"stand-in recorder: {required} is not set", file=sys.stderr)
+            return 2
+    for name in (contract.STORAGE_ACCESS_KEY_FILE, contract.STORAGE_SECRET_KEY_FILE):
+        if not (Path(contract.STORAGE_CREDENTIALS_DIR) / name).is_file():
+            print(f"stand-in recorder: {contract.STORAGE_CREDENTIALS_DIR}/{name} is not mounted",
+                  file=sys.stderr)
             return 2
     config.load_incluster_config()
     api = client.CustomObjectsApi()

@@ -12,7 +12,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from lucid_common import contract
-from lucid_common.api import API_VERSION, AUDIT_LABELS, GROUP, KIND, PLURAL, RecordingSessionSpec
+from lucid_common.api import (
+    API_VERSION,
+    AUDIT_LABELS,
+    GROUP,
+    KIND,
+    PLURAL,
+    RecordingSessionSpec,
+    StorageCredentialsRef,
+)
 from lucid_operator.quantity import quantity_bytes
 from lucid_operator.settings import OperatorSettings
 from lucid_operator.spool_budget import spool_bound
@@ -128,10 +136,30 @@ def _secret_env(env_name: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": env_name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
-def _secret_volume(volume: str, secret: str, key: str) -> dict[str, Any]:
-    # Only the one key is projected: the pod never sees the rest of the Secret.
+def _secret_volume(volume: str, secret: str,
+                   keys: str | list[tuple[str, str]]) -> dict[str, Any]:
+    """A Secret volume of only the named keys ((key, file name) pairs, or one key as itself)."""
+    # Only these keys are projected: the pod never sees the rest of the Secret.
+    pairs = [(keys, keys)] if isinstance(keys, str) else keys
     return {"name": volume, "secret": {"secretName": secret, "defaultMode": 0o440,
-                                       "items": [{"key": key, "path": key}]}}
+                                       "items": [{"key": k, "path": p} for k, p in pairs]}}
+
+
+def storage_credentials_ref(ref: SessionRef, spec: RecordingSessionSpec,
+                            settings: OperatorSettings) -> StorageCredentialsRef:
+    """The Secret whose storage keys the recorder pod gets: with scoped credentials the
+    per-session one the operator fills from STS (sts.py), so the long-lived key in
+    storage.credentialsSecretRef never reaches the pod; otherwise that Secret itself."""
+    if settings.storage_scoped_credentials:
+        return StorageCredentialsRef(name=session_credentials_secret(ref.name),
+                                     access_key_key=contract.STORAGE_ACCESS_KEY_FILE,
+                                     secret_key_key=contract.STORAGE_SECRET_KEY_FILE)
+    return spec.storage.credentials_secret_ref
+
+
+def session_credentials_secret(session_name: str) -> str:
+    """Name of the per-session Secret with the scoped STS keys."""
+    return f"{session_name}-storage-session"
 
 
 def _resources(spec: RecordingSessionSpec, settings: OperatorSettings) -> dict[str, Any]:
@@ -155,8 +183,13 @@ def _resources(spec: RecordingSessionSpec, settings: OperatorSettings) -> dict[s
 
 def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
                  settings: OperatorSettings) -> dict[str, Any]:
-    """The recorder pod. Credentials reach it only through secretKeyRef and Secret volumes."""
+    """The recorder pod. Credentials reach it only through secretKeyRef and Secret volumes.
+
+    The storage keys come in a Secret volume the kubelet keeps current, so a rotated
+    Secret reaches a running recorder; the RDP login is needed only to connect.
+    """
     target, storage = spec.target, spec.storage
+    store_ref = storage_credentials_ref(ref, spec, settings)
     env: list[dict[str, Any]] = [
         {"name": contract.ENV_SESSION_NAME, "value": ref.name},
         {"name": contract.ENV_SESSION_NAMESPACE, "value": ref.namespace},
@@ -168,23 +201,34 @@ def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
         # kubelet would evict the pod for outgrowing the volume's sizeLimit.
         {"name": contract.ENV_SPOOL_MAX_BYTES,
          "value": str(spool_bound(quantity_bytes(settings.spool_size_limit)))},
+        {"name": contract.ENV_TERMINATION_GRACE_SECONDS,
+         "value": str(settings.termination_grace_seconds)},
+        {"name": contract.ENV_STORAGE_AUTH_WAIT_SECONDS,
+         "value": str(settings.storage_auth_wait_seconds)},
         _secret_env(contract.ENV_RDP_USERNAME, target.credentials_secret_ref.name,
                     target.credentials_secret_ref.username_key),
         _secret_env(contract.ENV_RDP_PASSWORD, target.credentials_secret_ref.name,
                     target.credentials_secret_ref.password_key),
-        _secret_env(contract.ENV_STORAGE_ACCESS_KEY, storage.credentials_secret_ref.name,
-                    storage.credentials_secret_ref.access_key_key),
-        _secret_env(contract.ENV_STORAGE_SECRET_KEY, storage.credentials_secret_ref.name,
-                    storage.credentials_secret_ref.secret_key_key),
     ]
     recipient = spec.encryption.recipient_public_key_secret_ref
+    credential_files = [(store_ref.access_key_key, contract.STORAGE_ACCESS_KEY_FILE),
+                        (store_ref.secret_key_key, contract.STORAGE_SECRET_KEY_FILE)]
+    if settings.storage_scoped_credentials:
+        # Temporary STS keys come with their session token (the operator renews all three).
+        credential_files.append((contract.STORAGE_SESSION_TOKEN_FILE,
+                                 contract.STORAGE_SESSION_TOKEN_FILE))
     volumes: list[dict[str, Any]] = [
         {"name": "spool", "emptyDir": {"sizeLimit": settings.spool_size_limit}},
         _secret_volume("recipient", recipient.name, recipient.key),
+        # A volume, not env vars: the kubelet updates it when the Secret is rotated or
+        # renewed, and the recorder re-reads it (an env var is fixed for the container's life).
+        _secret_volume("storage-credentials", store_ref.name, credential_files),
     ]
     mounts: list[dict[str, Any]] = [
         {"name": "spool", "mountPath": contract.SPOOL_DIR},
         {"name": "recipient", "mountPath": contract.RECIPIENT_KEY_DIR, "readOnly": True},
+        {"name": "storage-credentials", "mountPath": contract.STORAGE_CREDENTIALS_DIR,
+         "readOnly": True},
     ]
     if target.tls.ca_secret_ref is not None:
         ca = target.tls.ca_secret_ref

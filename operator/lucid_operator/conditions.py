@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from lucid_common import contract
 from lucid_common.api import ConditionType, Phase
 
 TERMINAL_PHASES = frozenset({Phase.COMPLETED, Phase.FAILED})
@@ -21,6 +22,11 @@ REFERENCES_RESOLVED = "ReferencesResolved"
 TARGET_REACHABLE = "TargetReachable"
 RECORDER_RUNNING = "RecorderRunning"
 DEGRADED = "Degraded"
+# The recorder sees only the server's own login or error screen (a refused login).
+NO_SCREEN_UPDATES = "NoScreenUpdates"
+WAITING_FOR_SCREEN = "WaitingForScreen"
+# The recorder stopped with sealed chunks storage never took; they are lost.
+CHUNKS_NOT_UPLOADED = "ChunksNotUploaded"
 # A finished one-shot is not an error: Succeeded is True on Completed, False on Failed,
 # absent while the session runs (like a Job's Complete/Failed conditions).
 SUCCEEDED = "Succeeded"
@@ -147,6 +153,11 @@ class Observation:
     pod_gone_after_start: bool = False
     recorder_capturing: bool = False
     stop_reason: str = ""
+    # status.pipeline.screen and .message: the NoScreenUpdates rule's verdict.
+    screen: str = ""
+    pipeline_message: str = ""
+    # The recorder's last words when it stopped with chunks not uploaded (state Incomplete).
+    incomplete: str = ""
     # The pod's name even when it is gone (pod is then None), for messages.
     pod_name: str = ""
 
@@ -168,6 +179,11 @@ def derive_phase(obs: Observation) -> tuple[Phase, list[ConditionUpdate]]:
         message = f"recorder pod {pod.name} failed"
         if pod.exit_code is not None:
             message += f" with exit code {pod.exit_code}"
+        if obs.incomplete:
+            # Its status carries the one line that matters, not the log's tail.
+            message += f": {obs.incomplete}"
+            return Phase.FAILED, failed_updates(CHUNKS_NOT_UPLOADED, CHUNKS_NOT_UPLOADED,
+                                                message)
         if pod.message:
             message += f": {pod.message}"
         return Phase.FAILED, failed_updates(_camel(reason), "RecorderFailed", message)
@@ -213,10 +229,30 @@ def derive_phase(obs: Observation) -> tuple[Phase, list[ConditionUpdate]]:
             ConditionUpdate(RECORDER_RUNNING, True, "PodRunning", f"pod {pod.name} is running"),
             ConditionUpdate(READY, False, "Connecting", "recorder is connecting to the target"),
         ]
+    running = ConditionUpdate(RECORDER_RUNNING, True, "PodRunning", f"pod {pod.name} is running")
+    if obs.screen == contract.SCREEN_MISSING:
+        return Phase.RECORDING, [running, ConditionUpdate(
+            READY, False, NO_SCREEN_UPDATES,
+            obs.pipeline_message or "the recorder sees no screen of the remote session")]
+    if obs.screen == contract.SCREEN_WAITING:
+        return Phase.RECORDING, [running, ConditionUpdate(
+            READY, False, WAITING_FOR_SCREEN,
+            "connected; waiting for the remote session's first screen "
+            "(spec.recording.screenTimeoutSeconds)")]
     return Phase.RECORDING, [
-        ConditionUpdate(RECORDER_RUNNING, True, "PodRunning", f"pod {pod.name} is running"),
+        running,
         ConditionUpdate(READY, True, "Recording", "recorder is capturing the session"),
     ]
+
+
+def ready_reason(pipeline: dict[str, Any]) -> str:
+    """The Ready reason a Recording session's pipeline calls for (see derive_phase)."""
+    screen = pipeline.get("screen")
+    if screen == contract.SCREEN_MISSING:
+        return NO_SCREEN_UPDATES
+    if screen == contract.SCREEN_WAITING:
+        return WAITING_FOR_SCREEN
+    return "Recording"
 
 
 def stop_reason_of(obs: Observation) -> str:
@@ -272,10 +308,14 @@ def degraded_update(pipeline: dict[str, Any], conditions: Iterable[dict[str, Any
     if current is not None and current.get("status") == "True" and \
             current.get("reason") in CONFIG_DEGRADED:
         return None
-    if message:
-        if current and current.get("status") == "True" and current.get("message") == message:
+    missing = pipeline.get("screen") == contract.SCREEN_MISSING
+    if message or missing:
+        reason = NO_SCREEN_UPDATES if missing else RECORDER_DEGRADED
+        message = message or "the recorder sees no screen of the remote session"
+        if (current and current.get("status") == "True" and current.get("message") == message
+                and current.get("reason") == reason):
             return None
-        return ConditionUpdate(DEGRADED, True, RECORDER_DEGRADED, message)
+        return ConditionUpdate(DEGRADED, True, reason, message)
     if current is None or current.get("status") == "False":
         return None
     return ConditionUpdate(DEGRADED, False, "Healthy", "the recorder reports no problem")

@@ -95,6 +95,16 @@ def session_timer(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
          lambda kube, settings: reconcile.tick(kube, settings, _session(body)))
 
 
+# Scoped storage keys are renewed with a third of their life left (at least 5 minutes):
+# a check every 30 s is far inside that.
+@kopf.timer(*RESOURCE, interval=30.0, initial_delay=30.0,
+            when=lambda body, memo, **_: memo.settings.storage_scoped_credentials
+            and not reconcile.is_terminal(dict(body)))
+def credentials_timer(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    _run("credentials", body, memo,
+         lambda kube, settings: reconcile.renew_credentials(kube, settings, _session(body)))
+
+
 @kopf.on.event(*RESOURCE)
 def track_phase(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) -> None:
     phase = None if type == "DELETED" else (body.get("status") or {}).get("phase")
@@ -104,6 +114,9 @@ def track_phase(body: kopf.Body, type: str | None, memo: kopf.Memo, **_: Any) ->
     if type != "DELETED" and reconcile.needs_refresh(_session(body)):
         _run("refresh", body, memo,
              lambda kube, settings: reconcile.refresh(kube, settings, _session(body)))
+    if type != "DELETED" and reconcile.needs_seal(_session(body), memo.settings):
+        _run("seal", body, memo, lambda kube, settings: reconcile.seal_recording(
+            kube, settings, memo.signer, _session(body)))
 
 
 @kopf.on.event("", "v1", "pods", labels={"app.kubernetes.io/managed-by": MANAGED_BY})

@@ -35,6 +35,48 @@ class Kube:
             name, namespace, _request_timeout=TIMEOUT))
         return None if secret is None else dict(secret.data or {})
 
+    def create_secret(self, namespace: str, name: str, data: dict[str, str]) -> bool:
+        """Create an Opaque Secret (base64 values); False when one of that name exists."""
+        body = {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+                "metadata": {"name": name, "namespace": namespace}, "data": data}
+        try:
+            self.core.create_namespaced_secret(namespace, body, _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    def apply_configmap(self, namespace: str, name: str, data: dict[str, str]) -> None:
+        """Create the ConfigMap, or make its data `data` (a merge patch)."""
+        body = {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": name, "namespace": namespace}, "data": data}
+        try:
+            self.core.create_namespaced_config_map(namespace, body, _request_timeout=TIMEOUT)
+            return
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        self.core.patch_namespaced_config_map(name, namespace, {"data": data},
+                                              _request_timeout=TIMEOUT)
+    def read_secret_object(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The whole Secret (metadata too), or None when it does not exist."""
+        secret = _unless_missing(lambda: self.core.read_namespaced_secret(
+            name, namespace, _request_timeout=TIMEOUT))
+        return None if secret is None else self.api.sanitize_for_serialization(secret)
+
+    def put_secret(self, manifest: dict[str, Any]) -> bool:
+        """Create the Secret, or replace the one of that name. True when it was created."""
+        namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+        try:
+            self.core.create_namespaced_secret(namespace, manifest, _request_timeout=TIMEOUT)
+            return True
+        except ApiException as exc:
+            if exc.status != 409:
+                raise
+        self.core.replace_namespaced_secret(name, namespace, manifest, _request_timeout=TIMEOUT)
+        return False
+
     def ensure(self, manifest: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Create the object, or adopt the existing one of that name. Returns (object, created).
 

@@ -17,6 +17,7 @@ from lucid_common.logs import configure_logging
 from lucid_operator import handlers  # noqa: F401 - importing registers the handlers
 from lucid_operator.kube import Kube, load_config
 from lucid_operator.settings import OperatorSettings
+from lucid_operator.signing_key import load_or_create
 
 log = logging.getLogger("lucid.operator")
 
@@ -82,6 +83,8 @@ def main() -> int:
         configure_kopf(settings, ours)
         memo.kube = Kube()
         memo.settings = ours
+        # Before any handler runs: every seal is signed with this key.
+        memo.signer = load_or_create(memo.kube, ours)
         log.info("operator starting: %s", "cluster-wide" if not ours.namespaces
                  else f"namespaces {', '.join(ours.namespaces)}")
 

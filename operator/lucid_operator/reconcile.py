@@ -12,15 +12,19 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
 from lucid_common import contract
-from lucid_common.api import RecordingSessionSpec
-from lucid_operator import builders
+from lucid_common.api import RecordingSessionSpec, Seal
+from lucid_common.evidence import sign_seal
+from lucid_operator import builders, evidence
 from lucid_operator.builders import SessionRef
 from lucid_operator.checks import check_reachable, check_references
 from lucid_operator.conditions import (
+    CHUNKS_NOT_UPLOADED,
+    NO_SCREEN_UPDATES,
     READY,
     RECORDER_LOST,
     RECORDER_RUNNING,
@@ -38,13 +42,16 @@ from lucid_operator.conditions import (
     lost_message,
     merge_conditions,
     pod_lost,
+    ready_reason,
     retry_delay,
     rfc3339,
     stop_reason_of,
 )
 from lucid_operator.kube import Kube
+from lucid_operator.seal_store import SealStoreError, put_seal
 from lucid_operator.settings import OperatorSettings
 from lucid_operator.spool_budget import session_spool_problem
+from lucid_operator.storage_access import ensure_session_credentials
 
 ATTEMPT_LABEL = "lucid.dev/attempt"
 # status.retries when the pod was created: its own restarts count on from there, so
@@ -239,10 +246,43 @@ def start(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
         write_status(kube, ref, Phase.PENDING, [
             references, reachable, ConditionUpdate(READY, False, failing[0].reason, message)])
         raise Retry(message, delay)
+    issued: list[ConditionUpdate] = []
+    events: list[Event] = []
+    if settings.storage_scoped_credentials:
+        credentials, what = ensure_session_credentials(kube, settings, session, ref, spec)
+        if credentials.status is not True:
+            delay = retry_delay(retry, settings.retry_backoff_seconds,
+                                settings.retry_backoff_max_seconds)
+            message = f"{credentials.message} (retrying in {delay:g}s)"
+            write_status(kube, ref, Phase.PENDING, [
+                references, reachable, credentials,
+                ConditionUpdate(READY, False, credentials.reason, message)])
+            raise Retry(message, delay, [Event("Warning", credentials.reason,
+                                               credentials.message)] if retry == 0 else [])
+        issued.append(credentials)
+        if what:
+            events.append(Event("Normal", f"StorageCredentials{what}", credentials.message))
     write_status(kube, ref, None, [
-        references, reachable,
+        references, reachable, *issued,
         *config_recovered(status.get("conditions") or [], ["SpoolTooSmall"])])
-    return ensure_recorder(kube, settings, session, spec)
+    return events + ensure_recorder(kube, settings, session, spec)
+
+
+def renew_credentials(kube: Kube, settings: OperatorSettings, session: dict[str, Any]
+                      ) -> list[Event]:
+    """Keep a running session's scoped storage keys fresh (the timer calls this)."""
+    status = _status(session)
+    if not settings.storage_scoped_credentials or _phase(session) in TERMINAL_PHASES \
+            or not status.get("podName"):
+        return []
+    ref = ref_of(session)
+    credentials, what = ensure_session_credentials(kube, settings, session, ref,
+                                                   parse_spec(session))
+    write_status(kube, ref, None, [credentials])
+    if credentials.status is not True:
+        # The recorder's keys still work until they expire; the next tick tries again.
+        return [Event("Warning", credentials.reason, credentials.message)]
+    return [Event("Normal", f"StorageCredentials{what}", credentials.message)] if what else []
 
 
 # Bad request, forbidden (quota, admission), invalid: retrying at once will not help.
@@ -305,14 +345,19 @@ def _observation(session: dict[str, Any], pod: PodView | None, deleted: bool = F
                  ) -> Observation:
     status = _status(session)
     pipeline = status.get("pipeline") or {}
+    capturing = pipeline.get("state") == contract.PIPELINE_CAPTURING
+    incomplete = pipeline.get("state") == contract.PIPELINE_INCOMPLETE
     return Observation(
         desired_state=(session.get("spec") or {}).get("state", "Recording"),
         deleting=bool(session["metadata"].get("deletionTimestamp")),
         previous_phase=_phase(session),
         pod=None if deleted else pod,
         pod_gone_after_start=deleted,
-        recorder_capturing=pipeline.get("state") == contract.PIPELINE_CAPTURING,
+        recorder_capturing=capturing,
         stop_reason=status.get("stopReason") or "",
+        screen=(pipeline.get("screen") or "") if capturing else "",
+        pipeline_message=pipeline.get("message") or "",
+        incomplete=(pipeline.get("message") or "recording incomplete") if incomplete else "",
         pod_name=pod.name if pod is not None else status.get("podName") or "",
     )
 
@@ -368,7 +413,9 @@ def finalize(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) ->
     name = _status(session).get("podName")
     pod = kube.read_pod(ref.namespace, name) if name else None
     if pod is None or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
-        return []
+        # The session is about to go: this is the last chance to say what was lost.
+        latest = kube.read_session(ref.namespace, ref.name) or session
+        return last_words(latest, pod) if name else []
     deleted_at = dt.datetime.fromisoformat(
         session["metadata"]["deletionTimestamp"].replace("Z", "+00:00"))
     waited = (_now() - deleted_at).total_seconds()
@@ -381,6 +428,39 @@ def finalize(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) ->
     if not pod["metadata"].get("deletionTimestamp"):
         events = stop(kube, settings, session, "SessionDeleted")
     raise Retry(f"waiting for recorder pod {name} to flush ({waited:.0f}s so far)", 2.0, events)
+
+
+def last_words(session: dict[str, Any], pod: dict[str, Any] | None) -> list[Event]:
+    """A deleted session's recorder is done: a Warning if it did not store everything.
+
+    Its own report (status.pipeline, state Incomplete: the chunk numbers not uploaded)
+    comes first; else a pod killed or failed before it finalized; else silence, when
+    the recorder reported its final manifest.
+    """
+    pipeline = _status(session).get("pipeline") or {}
+    name = _status(session).get("podName") or "?"
+    state = pipeline.get("state")
+    ready = next((c for c in _status(session).get("conditions") or []
+                  if c.get("type") == READY), {})
+    if ready.get("reason") == CHUNKS_NOT_UPLOADED:
+        return []  # observe_pod announced it when the pod failed
+    if state == contract.PIPELINE_INCOMPLETE:
+        return [Event("Warning", CHUNKS_NOT_UPLOADED,
+                      f"recorder pod {name} stopped before storage took everything: "
+                      f"{pipeline.get('message') or 'no message'}")]
+    if state == contract.PIPELINE_FINALIZED:
+        return []
+    view = PodView.from_pod(pod) if pod is not None else None
+    if view is not None and view.exit_code not in (None, 0):
+        words = (view.message or "").strip().splitlines()
+        return [Event("Warning", "RecordingIncomplete",
+                      f"recorder pod {name} ended with exit code {view.exit_code} before it "
+                      "wrote its final manifest; chunks still in its spool are lost"
+                      + (f"; its last words: {words[-1][:512]}" if words else ""))]
+    return [Event("Warning", "RecordingIncomplete",
+                  f"recorder pod {name} is gone and never reported its final manifest; "
+                  f"{pipeline.get('chunksStored', 0)} chunks were stored "
+                  "(lucid-seal verify shows what is missing)")]
 
 
 def observe_pod(kube: Kube, settings: OperatorSettings, pod: dict[str, Any],
@@ -412,7 +492,7 @@ def observe_pod(kube: Kube, settings: OperatorSettings, pod: dict[str, Any],
     if view.failures and before + view.restarts > attempt_of(session):
         extra["retries"] = before + view.restarts
     if before + view.failures > spec.retry.max_retries and phase not in TERMINAL_PHASES:
-        return _give_up(kube, session, view, before, spec.retry.max_retries)
+        return _give_up(kube, settings, session, view, before, spec.retry.max_retries)
     if pod_lost(obs):
         return _replace_lost(kube, session, spec, obs, before + view.restarts)
     if phase is Phase.FAILED:
@@ -440,9 +520,11 @@ def observe_pod(kube: Kube, settings: OperatorSettings, pod: dict[str, Any],
         ready = next((u for u in updates if u.type == READY), None)
         warn = new is Phase.FAILED or (ready is not None and ready.reason == RECORDER_LOST)
         message = ready.message if ready is not None else new.value
-        events.append(Event("Warning" if warn else "Normal",
-                            RECORDER_LOST if ready is not None and ready.reason == RECORDER_LOST
-                            else new.value, message))
+        # Lost pods and chunks lost at a stop are announced by that name, once (see
+        # last_words).
+        reason = (ready.reason if ready is not None
+                  and ready.reason in (RECORDER_LOST, CHUNKS_NOT_UPLOADED) else new.value)
+        events.append(Event("Warning" if warn else "Normal", reason, message))
     return events
 
 
@@ -482,8 +564,21 @@ def needs_refresh(session: dict[str, Any]) -> bool:
     capturing = (_phase(session) in (Phase.PENDING, Phase.CONNECTING)
                  and pipeline.get("state") == contract.PIPELINE_CAPTURING)
     gave_up = pipeline.get("state") == contract.PIPELINE_FAILED
-    return (capturing or gave_up
+    if pipeline.get("state") == contract.PIPELINE_INCOMPLETE:
+        return False  # the pod's failure tells it (observe_pod, last_words)
+    return (capturing or gave_up or _ready_stale(session)
             or degraded_update(pipeline, status.get("conditions") or []) is not None)
+
+
+def _ready_stale(session: dict[str, Any]) -> bool:
+    """Recording, but Ready says other than the recorder's screen report calls for."""
+    status = _status(session)
+    pipeline = status.get("pipeline") or {}
+    if _phase(session) is not Phase.RECORDING or \
+            pipeline.get("state") != contract.PIPELINE_CAPTURING:
+        return False
+    ready = next((c for c in status.get("conditions") or [] if c.get("type") == READY), {})
+    return ready.get("reason") != ready_reason(pipeline)
 
 
 def refresh(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> list[Event]:
@@ -491,13 +586,24 @@ def refresh(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> 
     status = _status(session)
     pipeline = status.get("pipeline") or {}
     if pipeline.get("state") == contract.PIPELINE_FAILED:
-        return _recorder_gave_up(kube, session, pipeline.get("message") or "no message")
+        return _recorder_gave_up(kube, settings, session, pipeline.get("message") or "no message")
     events: list[Event] = []
-    degraded = degraded_update(status.get("pipeline") or {}, status.get("conditions") or [])
+    # A recorder's last words (chunks not uploaded) end the session; they are no
+    # degradation to announce, but the pod's failure is (observe_pod, last_words).
+    degraded = None if pipeline.get("state") == contract.PIPELINE_INCOMPLETE else \
+        degraded_update(pipeline, status.get("conditions") or [])
     if degraded is not None:
         write_status(kube, ref_of(session), None, [degraded])
-        events.append(Event("Warning" if degraded.status else "Normal",
-                            "Degraded" if degraded.status else "Recovered", degraded.message))
+        current = next((c for c in status.get("conditions") or []
+                        if c.get("type") == degraded.type), {})
+        # The condition follows every new message (a retry count, a countdown); an Event
+        # only marks a change of state or reason, so an outage is not a stream of Events.
+        if (current.get("status") != degraded.status_text
+                or current.get("reason") != degraded.reason):
+            reason = ((NO_SCREEN_UPDATES if degraded.reason == NO_SCREEN_UPDATES
+                       else "Degraded") if degraded.status else "Recovered")
+            events.append(Event("Warning" if degraded.status else "Normal", reason,
+                                degraded.message))
     name = status.get("podName")
     pod = kube.read_pod(session["metadata"]["namespace"], name) if name else None
     if pod is not None:
@@ -505,33 +611,48 @@ def refresh(kube: Kube, settings: OperatorSettings, session: dict[str, Any]) -> 
     return events
 
 
-def _recorder_gave_up(kube: Kube, session: dict[str, Any], message: str) -> list[Event]:
+def _recorder_gave_up(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
+                      message: str) -> list[Event]:
     """The recorder hit an error a restart cannot fix (bad credentials, a malformed
-    key, a missing bucket): fail now instead of crash-looping through the retries."""
+    key, a missing bucket): fail now instead of crash-looping through the retries.
+
+    The pod still gets its grace period: a recorder that failed may have chunks to
+    flush and a manifest to finalize. The Event is posted by whichever handler made
+    the transition, once.
+    """
     ref = ref_of(session)
+    text = f"recorder cannot continue: {message}"
+    previous, new = write_status(kube, ref, Phase.FAILED,
+                                 failed_updates("RecorderFailed", "RecorderFailed", text),
+                                 {"stoppedAt": rfc3339(_now())})
     name = _status(session).get("podName")
     if name:
-        kube.delete_pod(ref.namespace, name, 0)
-    text = f"recorder cannot continue: {message}"
-    write_status(kube, ref, Phase.FAILED, failed_updates("RecorderFailed", "RecorderFailed", text),
-                 {"stoppedAt": rfc3339(_now())})
-    return [Event("Warning", "Failed", text)]
+        kube.delete_pod(ref.namespace, name, settings.termination_grace_seconds)
+    return [Event("Warning", "Failed", text)] if _became_failed(previous, new) else []
 
 
-def _give_up(kube: Kube, session: dict[str, Any], pod: PodView, before: int, max_retries: int
-             ) -> list[Event]:
+def _became_failed(previous: Phase | None, new: Phase | None) -> bool:
+    return previous not in TERMINAL_PHASES and new is Phase.FAILED
+
+
+def _give_up(kube: Kube, settings: OperatorSettings, session: dict[str, Any], pod: PodView,
+             before: int, max_retries: int) -> list[Event]:
     """The recorder kept failing: stop restarting it and say why, with its last words."""
     ref = ref_of(session)
     message = (f"recorder failed {before + pod.failures} times (retry.maxRetries "
                f"{max_retries}); last exit code {pod.exit_code}")
     if pod.message:
         message += f": {pod.message}"
-    kube.delete_pod(ref.namespace, pod.name, 0)
-    write_status(kube, ref, Phase.FAILED,
-                 failed_updates("RecorderFailed", "RecorderFailed", message),
-                 # A restart the kubelet had scheduled but that never ran is not a retry.
-                 {"retries": min(before + pod.restarts, max_retries),
-                  "stoppedAt": rfc3339(_now())})
+    previous, new = write_status(kube, ref, Phase.FAILED,
+                                 failed_updates("RecorderFailed", "RecorderFailed", message),
+                                 # A restart the kubelet had scheduled but that never ran
+                                 # is not a retry.
+                                 {"retries": min(before + pod.restarts, max_retries),
+                                  "stoppedAt": rfc3339(_now())})
+    # Its grace period, like any stop: a run in progress flushes what it has.
+    kube.delete_pod(ref.namespace, pod.name, settings.termination_grace_seconds)
+    if not _became_failed(previous, new):
+        return []
     return [Event("Warning", "RecorderFailed", message), Event("Warning", "Failed", message)]
 
 
@@ -635,3 +756,84 @@ def _catch_up_generation(kube: Kube, ref: SessionRef) -> None:
         return {"observedGeneration": generation}
 
     kube.update_session_status(ref.namespace, ref.name, mutate)
+
+
+# -- evidence: the operator's seals (evidence.py decides, this writes) ------------------
+
+
+def needs_seal(session: dict[str, Any], settings: OperatorSettings) -> bool:
+    return evidence.due(session, _now(), settings.seal_checkpoint_seconds) is not None
+
+
+def seal_recording(kube: Kube, settings: OperatorSettings, signer: Ed25519PrivateKey,
+                   session: dict[str, Any]) -> list[Event]:
+    """Countersign what the session's status shows, into the status, then the bucket.
+
+    The status is written first and conditionally (resourceVersion): it is the anchor,
+    and a concurrent recorder report makes the seal be recomputed, never lost. Then the
+    same seal goes into the bucket; a failure there is kept in evidence.message and
+    retried on the next event, without a new seal.
+    """
+    ref = ref_of(session)
+    interval = settings.seal_checkpoint_seconds
+    decision = evidence.due(session, _now(), interval)
+    if decision is None:
+        return []
+    events: list[Event] = []
+    made: dict[str, Any] = {}
+
+    def mutate(fresh: dict[str, Any]) -> dict[str, Any] | None:
+        if fresh["metadata"]["uid"] != ref.uid:
+            return None
+        now = _now()
+        if evidence.due(fresh, now, interval) != evidence.SEAL:
+            return None
+        unsigned, seen = evidence.next_seal(fresh, now)
+        made["seal"], made["facts"] = sign_seal(unsigned, signer), seen
+        made["evidence"] = (_status(fresh).get("evidence") or {})
+        return {"evidence": {"seal": made["seal"].to_k8s()}}
+
+    if decision == evidence.SEAL:
+        kube.update_session_status(ref.namespace, ref.name, mutate)
+        seal: Seal | None = made.get("seal")
+        if seal is None:
+            return []
+        seen: evidence.Facts = made["facts"]
+        if seen.conflict:
+            events.append(Event("Warning", "EvidenceConflict", seen.conflict))
+        if seal.final:
+            events.append(Event("Normal", "Sealed", (
+                f"operator seal #{seal.counter}: {seal.state}, {seal.chunks} chunks"
+                + (f", chain head {seal.chain_head[:16]}" if seal.chain_head else "")
+                + f", {len(seal.signing_keys)} recorder run key(s)")))
+        message = made["evidence"].get("message")
+    else:
+        seal = evidence.current_seal(session)
+        message = (_status(session).get("evidence") or {}).get("message")
+        if seal is None:
+            return []
+    return events + _store_seal(kube, session, seal, message)
+
+
+def _store_seal(kube: Kube, session: dict[str, Any], seal: Seal, message: str | None
+                ) -> list[Event]:
+    ref = ref_of(session)
+    if evidence.seal_stays_in_status(seal):
+        problem = None
+    else:
+        try:
+            put_seal(kube, ref.namespace, parse_spec(session), seal)
+            problem = None
+        except SealStoreError as exc:
+            problem = f"seal #{seal.counter} is in the status but not in the bucket: {exc}"
+    if problem == message:
+        return []
+
+    def mutate(fresh: dict[str, Any]) -> dict[str, Any] | None:
+        if fresh["metadata"]["uid"] != ref.uid:
+            return None
+        current = (_status(fresh).get("evidence") or {}).get("message")
+        return None if current == problem else {"evidence": {"message": problem}}
+
+    kube.update_session_status(ref.namespace, ref.name, mutate)
+    return [Event("Warning", "SealNotStored", problem)] if problem else []

@@ -46,11 +46,22 @@ class OperatorSettings(BaseSettings):
                     f"at least {minimum_limit_text()}.")
     termination_grace_seconds: int = Field(
         60, ge=5, le=3600,
-        description="Grace period the recorder gets to flush and write its manifest.")
+        description="Grace period the recorder gets to flush and write its manifest, on a "
+                    "stop, a deletion or a failure. It stops retrying uploads shortly before "
+                    "it ends (20 %, at most 10 s, are kept for its last words) and reports "
+                    "the chunks it could not upload. Raise it to ride out longer storage "
+                    "outages at stop time.")
     delete_timeout_seconds: int = Field(
         300, ge=10,
         description="How long a deleted session waits for its recorder to flush "
-                    "before the pod is force-removed, so deletion is never blocked forever.")
+                    "before the pod is force-removed, so deletion is never blocked forever. "
+                    "Must exceed LUCID_TERMINATION_GRACE_SECONDS.")
+    storage_auth_wait_seconds: int = Field(
+        300, ge=0, le=86400,
+        description="How long a running recorder whose storage credentials the store "
+                    "rejects keeps re-reading its mounted Secret for rotated ones (the "
+                    "spool holds the chunks meanwhile) before the session fails; a kubelet "
+                    "takes up to about two minutes to update a mounted Secret.")
     reachability_timeout_seconds: float = Field(
         3.0, gt=0, le=60, description="TCP connect timeout of the RDP target pre-check.")
     retry_backoff_seconds: float = Field(
@@ -74,6 +85,38 @@ class OperatorSettings(BaseSettings):
         description="How long kopf waits for its own patch to come back through the watch "
                     "before it handles a possibly stale object; a watch lagging longer "
                     "re-runs handlers (kopf settings.persistence.consistency_timeout).")
+    operator_namespace: str = Field(
+        "lucid-system",
+        description="Namespace the operator runs in (the chart sets it): holds its signing "
+                    "key Secret and the ConfigMap publishing the public key.")
+    signing_key_secret: str = Field(
+        "lucid-operator-signing-key",
+        description="Secret (key privateKey, an ed25519 PEM) with which the operator "
+                    "countersigns recordings; created with a new key when absent.")
+    public_key_configmap: str = Field(
+        "lucid-operator-public-key",
+        description="ConfigMap where the operator publishes its public key (keys publicKey, "
+                    "keyId) for `lucid-seal verify --operator-key`.")
+    seal_checkpoint_seconds: float = Field(
+        60.0, gt=0,
+        description="How often, at most, the operator countersigns a growing recording "
+                    "(a new recorder run and the end of a session are sealed at once).")
+    storage_scoped_credentials: bool = Field(
+        False,
+        description="Give each recorder temporary storage keys of its own instead of the "
+                    "session's storage Secret: the operator calls STS AssumeRole with that "
+                    "Secret's key and a session policy that allows writing the session's "
+                    "prefix only, keeps the keys in the Secret <session>-storage-session "
+                    "owned by the session, and renews them. Needs a store with STS (MinIO, "
+                    "Ceph RGW, AWS, SeaweedFS with its IAM config).")
+    storage_credentials_duration_seconds: int = Field(
+        3600, ge=900, le=43200,
+        description="Lifetime asked of each set of scoped storage keys; they are renewed "
+                    "with a third of it left (at least five minutes).")
+    storage_sts_role_arn: str | None = Field(
+        None,
+        description="RoleArn sent with AssumeRole, for stores that need one (AWS, "
+                    "SeaweedFS); MinIO ignores it.")
     log_format: Literal["json", "text"] = Field("json", description="Operator log format.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
         "INFO", description="Operator log level.")
@@ -90,6 +133,17 @@ class OperatorSettings(BaseSettings):
         None,
         description="kopf peering priority of this replica; unset picks a random one, since "
         "replicas of equal priority all pause.")
+
+    @model_validator(mode="after")
+    def _delete_outlasts_grace(self) -> Self:
+        # Otherwise a deletion force-removes the pod while the recorder still has time to
+        # flush, and its last words (the chunks it could not upload) are never written.
+        if self.delete_timeout_seconds <= self.termination_grace_seconds:
+            raise ValueError(
+                f"LUCID_DELETE_TIMEOUT_SECONDS ({self.delete_timeout_seconds}) must exceed "
+                f"LUCID_TERMINATION_GRACE_SECONDS ({self.termination_grace_seconds}); set it "
+                f"to at least {self.termination_grace_seconds + 10}")
+        return self
 
     @field_validator("spool_size_limit")
     @classmethod

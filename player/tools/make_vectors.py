@@ -33,6 +33,7 @@ from unittest import mock
 
 import zstandard
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from lucid_recorder.format import (
@@ -382,10 +383,21 @@ class _SeededX25519:
         return X25519PrivateKey.from_private_bytes(self._draw(32))
 
 
+class _SeededEd25519:
+    """Stands in for Ed25519PrivateKey in the sealer module: the run's signing key, seeded."""
+
+    def __init__(self, draw: Callable[[int], bytes]) -> None:
+        self._draw = draw
+
+    def generate(self) -> Ed25519PrivateKey:
+        return Ed25519PrivateKey.from_private_bytes(self._draw(32))
+
+
 @contextlib.contextmanager
 def deterministic_keys(label: str) -> Iterator[None]:
     draw = seeded(label)
     with mock.patch.object(keys_module, "X25519PrivateKey", _SeededX25519(draw)), \
+            mock.patch.object(sealer_module, "Ed25519PrivateKey", _SeededEd25519(draw)), \
             mock.patch.object(sealer_module, "new_data_key", lambda: draw(32)):
         yield
 
@@ -401,9 +413,12 @@ def pem(key: X25519PrivateKey) -> bytes:
 
 def seal_all(segments: list[bytes], recipient: X25519PrivateKey, uid: str, label: str, *,
              epoch: int = 0, first_seq: int = 0, prev: bytes | None = None,
-             codec: Codec = Codec.ZSTD) -> tuple[list[SealedChunk], Sealer]:
+             codec: Codec = Codec.ZSTD, format_2: bool = False
+             ) -> tuple[list[SealedChunk], Sealer]:
     with deterministic_keys(label):
         kwargs: dict[str, Any] = {"epoch": epoch, "next_seq": first_seq}
+        if format_2:  # namespace and name bound, signed by the run
+            kwargs.update(namespace=SESSION.namespace, name=SESSION.name)
         if prev is not None:
             kwargs["prev_sha256"] = prev
         sealer = Sealer(recipient.public_key(), uid, **kwargs)
@@ -416,11 +431,14 @@ def seal_all(segments: list[bytes], recipient: X25519PrivateKey, uid: str, label
 
 
 def manifest_of(chunks: list[ChunkInfo], sealers: list[Sealer], recipient: X25519PrivateKey, *,
-                complete: bool, session: SessionIdentity = SESSION) -> Manifest:
+                complete: bool, session: SessionIdentity = SESSION,
+                sealer: Sealer | None = None) -> Manifest:
     from lucid_recorder.sealing.keys import fingerprint
+    signing = {"signer": sealer.signer, "epoch": sealer.epoch} if sealer is not None else {}
     return build_manifest(session, fingerprint(recipient.public_key()), chunks,
                           [s.key_record for s in sealers], started_at=STARTED_AT,
-                          now=STARTED_AT + dt.timedelta(minutes=5), complete=complete)
+                          now=STARTED_AT + dt.timedelta(minutes=5), complete=complete,
+                          **signing)
 
 
 def report_json(report: VerifyReport) -> dict[str, Any]:
@@ -471,6 +489,7 @@ def sealed_sessions(segments: list[bytes], out: Path) -> dict[str, Any]:
     # Uncompressed chunks are large: the tiny segment is enough to cover codec none.
     raw, raw_sealer = seal_all([tiny_segment()], auditor, SESSION.uid, "raw", codec=Codec.NONE)
     theirs, their_sealer = seal_all(segments, stranger, SESSION.uid, "stranger")
+    signed, signed_sealer = seal_all(segments, auditor, SESSION.uid, "format-2", format_2=True)
 
     def flip(data: bytes, offset: int) -> bytes:
         b = bytearray(data)
@@ -524,6 +543,10 @@ def sealed_sessions(segments: list[bytes], out: Path) -> dict[str, Any]:
          manifest_of(infos, [sealer], auditor, complete=True,
                      session=SessionIdentity(namespace="audit", name="vector",
                                              uid=foreign_uid)).to_json()),
+        ("format-2", "chunk format 2 (namespace and name bound, signed by the run) and a "
+         "signed format 2 manifest", {i: c.data for i, c in enumerate(signed)},
+         manifest_of([c.info for c in signed], [signed_sealer], auditor, complete=True,
+                     sealer=signed_sealer).to_json()),
         ("other-recipient", "the whole session sealed for the stranger's key",
          {i: c.data for i, c in enumerate(theirs)},
          manifest_of([c.info for c in theirs], [their_sealer], stranger,

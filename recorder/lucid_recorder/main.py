@@ -4,7 +4,9 @@ It reads what the operator put in the pod (contract.py), resumes from its
 spool, records until SIGTERM or the end of the session, and exits 0 only
 once the final manifest is stored. A failure exits non-zero with one line on
 stderr, which the pod's FallbackToLogsOnError turns into the session's
-condition message.
+condition message: 2 invalid settings or spec, 3 unusable key, bucket or
+credentials at start, 4 capture failed (after finalizing what was captured),
+5 storage failed, 6 stopped with chunks storage never took (ChunksNotUploaded).
 """
 
 from __future__ import annotations
@@ -34,7 +36,8 @@ from lucid_recorder.sealing.errors import SealingError
 from lucid_recorder.sealing.manifest import SessionIdentity
 from lucid_recorder.settings import RecorderSettings
 from lucid_recorder.status_report import StatusReporter
-from lucid_recorder.storage import Spool, StorageError, resume
+from lucid_recorder.storage import ChunksNotUploaded, Spool, StorageError, resume
+from lucid_recorder.storage.credentials import MountedCredentials
 from lucid_recorder.storage.from_spec import object_store, recipient_key
 from lucid_recorder.target import capture_config
 
@@ -87,11 +90,12 @@ def _finalize_on_stop(settings: RecorderSettings, attempts: int = 3) -> Callable
     return decide
 
 
-def _fail(reporter: StatusReporter | None, message: str, code: int) -> int:
+def _fail(reporter: StatusReporter | None, message: str, code: int,
+          state: str = contract.PIPELINE_FAILED, extra: dict[str, object] | None = None) -> int:
     """One clear line for the pod's termination message, and the same in status."""
     print(f"lucid-recorder: {message}", file=sys.stderr, flush=True)
     if reporter is not None:
-        reporter.update({"state": contract.PIPELINE_FAILED, "message": message[:1024]},
+        reporter.update({"state": state, "message": message[:1024], **(extra or {})},
                         significant=True)
         reporter.flush(force=True)
     return code
@@ -107,15 +111,22 @@ def run(settings: RecorderSettings) -> int:
                                name=settings.session_name, uid=settings.session_uid)
     try:
         recipient = recipient_key(spec.encryption, Path(settings.recipient_key_dir))
-        store = object_store(spec.storage, identity,
-                             settings.storage_access_key.get_secret_value(),
-                             settings.storage_secret_key.get_secret_value())
+        credentials = MountedCredentials(Path(settings.storage_credentials_dir),
+                                         f"Secret {spec.storage.credentials_secret_ref.name}")
+        credentials.retrieve()  # unreadable files fail here, with the Secret's name
+        store = object_store(spec.storage, identity, credentials=credentials,
+                             retention=spec.retention)
+        # At start, rejected credentials fail at once: nothing is recorded yet, and the
+        # message says which Secret to fix.
         store.ensure_bucket(spec.storage.create_bucket)
         spool = Spool(Path(settings.spool_dir), settings.spool_max_bytes, identity)
         sealer = resume(spool, store, recipient)
     except (SealingError, StorageError) as exc:
         return _fail(reporter, str(exc), 3)
-    recording = Recording(spec, spool, store, sealer, recipient, reporter)
+    recording = Recording(spec, spool, store, sealer, recipient, reporter,
+                          grace_seconds=settings.termination_grace_seconds,
+                          credentials=credentials,
+                          auth_wait_seconds=settings.storage_auth_wait_seconds)
     target = capture_config(spec, settings.rdp_username.get_secret_value(),
                             settings.rdp_password.get_secret_value())
     # Which hot path runs (lucid_recorder.native): the image insists on the native core.
@@ -134,6 +145,10 @@ def run(settings: RecorderSettings) -> int:
         asyncio.run(main_loop())
     except CaptureError as exc:
         return _fail(reporter, f"capture failed: {exc}", 4)
+    except ChunksNotUploaded as exc:
+        # The recorder's last words: what storage never got, which the operator posts.
+        return _fail(reporter, f"recording incomplete: {exc}", 6,
+                     state=contract.PIPELINE_INCOMPLETE, extra={"unstoredChunks": exc.ranges})
     except (SealingError, StorageError) as exc:
         return _fail(reporter, f"storage failed: {exc}", 5)
     return 0

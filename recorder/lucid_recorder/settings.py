@@ -24,8 +24,21 @@ class RecorderSettings(BaseSettings):
     session_spec: dict[str, Any] = Field(description="The session spec (no secrets).")
     rdp_username: SecretStr = Field(description="RDP user name (from a secretKeyRef).")
     rdp_password: SecretStr = Field(description="RDP password (from a secretKeyRef).")
-    storage_access_key: SecretStr = Field(description="S3 access key (from a secretKeyRef).")
-    storage_secret_key: SecretStr = Field(description="S3 secret key (from a secretKeyRef).")
+    storage_credentials_dir: str = Field(
+        contract.STORAGE_CREDENTIALS_DIR,
+        description="Mounted storage credentials Secret (files accessKey, secretKey and an "
+                    "optional sessionToken), re-read when the kubelet updates it.")
+    storage_auth_wait_seconds: float = Field(
+        300.0, ge=0,
+        description="How long a running recorder whose storage credentials are rejected "
+                    "keeps re-reading them for rotated ones before it fails (the operator "
+                    "sets LUCID_STORAGE_AUTH_WAIT_SECONDS).")
+    termination_grace_seconds: float | None = Field(
+        None, gt=0,
+        description="The pod's grace period (the operator sets LUCID_TERMINATION_GRACE_SECONDS): "
+                    "after SIGTERM uploads are retried until shortly before it ends, then "
+                    "the recorder reports the chunks it could not upload and exits 6. "
+                    "Unset: retried until killed.")
     spool_dir: str = Field(contract.SPOOL_DIR, description="Where sealed chunks wait for upload.")
     recipient_key_dir: str = Field(contract.RECIPIENT_KEY_DIR,
                                    description="Mounted recipient public key.")

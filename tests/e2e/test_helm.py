@@ -193,7 +193,8 @@ def test_installed_operator_records_from_the_recorder_image(release: Release,
                                f"recorder.image={json.dumps(image_values('recorder'))}",
                                "--set-json", 'recorder.command=["lucid-recorder"]',
                                "--set", "recorder.metricsPort=0",
-                               "--set", "recorder.terminationGraceSeconds=30")
+                               "--set", "recorder.terminationGraceSeconds=30",
+                               "--set", "operator.deleteTimeoutSeconds=60")
     running_operator(stack, release.namespace)
     keys = keygen(tmp_path / "keys")
     sessions.secret("auditor-helm", {"publicKey": keys.public.read_text()})
@@ -368,7 +369,11 @@ def test_template_passes_a_server_side_dry_run(helm: Helm, values: list[str]):
      ["networkPolicy.enabled=true needs the namespaces where sessions run",
       "set networkPolicy.rdpTargetCIDRs", "networkPolicy.storageCIDRs",
       "networkPolicy.apiServerCIDRs"]),
-], ids=["memory-request-above-limit", "cpu-request-above-limit", "network-policy-alone"])
+    (["--set", "recorder.terminationGraceSeconds=600"],
+     ["operator.deleteTimeoutSeconds (300) must exceed recorder.terminationGraceSeconds (600)",
+      "set operator.deleteTimeoutSeconds to at least 610"]),
+], ids=["memory-request-above-limit", "cpu-request-above-limit", "network-policy-alone",
+        "delete-timeout-within-grace"])
 def test_install_refuses_unworkable_values_readably(helm: Helm, sets: list[str],
                                                    expected: list[str]):
     namespace = f"lucid-refused-{uuid.uuid4().hex[:6]}"
@@ -382,3 +387,56 @@ def test_install_refuses_unworkable_values_readably(helm: Helm, sets: list[str],
             assert message in done.stderr, done.stderr
     # Refused before anything reached the cluster.
     assert helm("list", "-A", "-q").stdout.split().count("refused") == 0
+
+
+# --- the operator's signing key under the chart's RBAC -----------------------------------------
+
+
+def test_the_charts_rbac_lets_the_operator_keep_its_signing_key_and_no_more(helm: Helm):
+    """The product's own key handling (signing_key.load_or_create), impersonating the chart's
+    ServiceAccount: it may create and read its Secret and publish its public key in its own
+    namespace, and read no other Secret there. Only the RBAC objects are applied, so no
+    image is needed."""
+    from kubernetes import config
+
+    from lucid_common.evidence import key_id
+    from lucid_operator.kube import Kube
+    from lucid_operator.settings import OperatorSettings
+    from lucid_operator.signing_key import load_or_create
+
+    stack = helm.stack
+    namespace = f"lucid-rbac-{uuid.uuid4().hex[:6]}"
+    stack.kubectl("create", "namespace", namespace)
+    rendered = helm("template", RELEASE, str(CHART), "--namespace", namespace,
+                    "--kube-version", server_version(stack),
+                    "--set", "operator.watchNamespaces={team-rbac}").stdout
+    rbac = [d for d in yaml.safe_load_all(rendered) if d and d["kind"] in (
+        "ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")]
+    stack.kubectl("create", "namespace", "team-rbac", check=False)
+    stack.kubectl("apply", "-f", "-", input_text=yaml.safe_dump_all(rbac))
+    stack.kubectl("create", "secret", "generic", "someone-elses", "-n", namespace,
+                  "--from-literal=x=y")
+
+    api = config.new_client_from_config(config_file=str(stack.kube.kubeconfig))
+    api.set_default_header("Impersonate-User", f"system:serviceaccount:{namespace}:{FULLNAME}")
+    settings = OperatorSettings(operator_namespace=namespace)
+    key = wait_for(lambda: _try_load(load_or_create, Kube(api), settings), 30,
+                   "the RBAC to take effect")
+    again = load_or_create(Kube(api), settings)
+    assert key_id(again.public_key()) == key_id(key.public_key())  # made once, then read
+    published = json.loads(stack.kubectl("get", "configmap", "-n", namespace,
+                                         "lucid-operator-public-key", "-o", "json").stdout)
+    assert published["data"]["keyId"] == key_id(key.public_key())
+    assert not can_i(stack, namespace, "get", "secret/someone-elses", "-n", namespace)
+    assert not can_i(stack, namespace, "list", "secrets", "-n", namespace)
+    assert can_i(stack, namespace, "get", "secret/lucid-operator-signing-key", "-n", namespace)
+
+
+def _try_load(load, kube, settings):
+    from kubernetes.client.exceptions import ApiException
+    try:
+        return load(kube, settings)
+    except ApiException as exc:
+        if exc.status == 403:  # RBAC caches catch up within moments
+            return None
+        raise

@@ -516,6 +516,25 @@ def test_storage_and_encryption_are_immutable(sessions: Sessions, field: str,
     assert f"spec.{field}" in done.stderr
 
 
+@pytest.mark.parametrize(("retention", "message"), [
+    ({"mode": "Compliance", "duration": "1d"}, "retention is immutable"),
+    ({"mode": "Governance", "duration": "30d"}, "retention is immutable"),
+    (None, "retention cannot be added to or removed from a session once created"),
+])
+def test_retention_cannot_be_shortened_weakened_or_removed(
+        sessions: Sessions, retention: dict[str, Any] | None, message: str) -> None:
+    sessions.apply(sessions.manifest("kept", state="Stopped",
+                                     retention={"mode": "Compliance", "duration": "30d"}))
+    edited = sessions.manifest("kept", state="Stopped")
+    if retention is not None:
+        edited["spec"]["retention"] = retention
+    done = sessions.stack.kubectl("apply", "-f", "-", input_text=yaml.safe_dump(edited),
+                                  check=False)
+    assert done.returncode != 0 and message in done.stderr, done.stderr
+    assert sessions.get("kept")["spec"]["retention"] == {"mode": "Compliance",
+                                                         "duration": "30d"}
+
+
 @pytest.mark.parametrize(("resource", "wanted", "limit"), [
     ("cpu", 2, "500m"),
     ("memory", "4Gi", "512Mi"),

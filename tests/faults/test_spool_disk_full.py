@@ -96,7 +96,8 @@ def test_disk_full_then_restart_keeps_every_spooled_and_stored_chunk(stack: Stac
     sealed += 1
     seal(5000)
     assert upload_pending(spool, store, FAST).remaining == 0
-    publish_manifest(spool, store, recipient.public_key(), FAST, complete=True)
+    publish_manifest(spool, store, recipient.public_key(), FAST,
+                     complete=True, sealer=sealer)
     report = verify_session(store.get_manifest(), store.chunks(), recipient)
     assert report.ok and report.complete, report.lines()
     assert report.chunks_authentic == sealed

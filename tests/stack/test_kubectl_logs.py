@@ -48,7 +48,7 @@ def pod(stack: Stack, namespace: str, name: str, script: str, **spec: Any) -> No
     mounts = [{"name": v["name"], "mountPath": f"/{v['name']}"} for v in spec.get("volumes", [])]
     manifest = {"apiVersion": "v1", "kind": "Pod",
                 "metadata": {"name": name, "namespace": namespace},
-                "spec": {"containers": [{"name": "main", "image": "unused",
+                "spec": {"containers": [{"name": "main", "image": "process.local/unused",
                                          "command": ["sh", "-c", script],
                                          "volumeMounts": mounts}], **spec}}
     stack.kubectl("apply", "-f", "-", input_text=yaml.safe_dump(manifest))

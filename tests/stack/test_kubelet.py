@@ -20,6 +20,7 @@ from kubernetes.config import new_client_from_config
 
 from lucid_devstack.kube import NODE_NAME, ControlPlane
 from lucid_devstack.kubelet import LocalKubelet, group_alive, kill_leftovers
+from lucid_devstack.kubelet_spec import VOLUME_SYNC_SECONDS
 
 pytestmark = pytest.mark.stack
 
@@ -157,6 +158,39 @@ def test_failed_pod_with_secret_env_and_volume(cluster: Cluster):
     assert SECRET_TOKEN in log
     kubelet_log = cluster.kubelet.log.read_text()
     assert SECRET_GREETING not in kubelet_log and SECRET_TOKEN not in kubelet_log
+
+
+def test_an_updated_secret_reaches_a_running_pod_whole(cluster: Cluster):
+    """A changed Secret is re-synced into the mounted volume, as a kubelet does.
+
+    The container reads the file over and over; every read is the old value or the
+    new one in full (the ..data swap), never a mix or an empty file.
+    """
+    old, new = "rotating-old-" + "a" * 4000, "rotating-new-" + "b" * 4000
+    cluster.core.create_namespaced_secret(NAMESPACE, {
+        "metadata": {"name": "rotating"}, "stringData": {"key": old, "dropped": "x"}})
+    cluster.create_pod("rotation", [{
+        "name": "main", "image": "process.local/unused",
+        "command": ["sh", "-c", "while true; do echo \"read:$(cat /etc/rot/key)\"; "
+                                "ls /etc/rot; sleep 0.1; done"],
+        "volumeMounts": [{"name": "rot", "mountPath": "/etc/rot", "readOnly": True}],
+    }], volumes=[{"name": "rot", "secret": {"secretName": "rotating"}}])
+    cluster.wait_pod("rotation", lambda p: p.status.phase == "Running", "Running")
+    wait_for(lambda: f"read:{old}" in cluster.log("rotation"), 30, "the first value")
+    cluster.core.patch_namespaced_secret("rotating", NAMESPACE,
+                                         {"stringData": {"key": new}, "data": {"dropped": None}})
+    updated = time.monotonic()
+    wait_for(lambda: f"read:{new}" in cluster.log("rotation"), 2 * VOLUME_SYNC_SECONDS + 10,
+             "the updated value in the running container", cluster)
+    took = time.monotonic() - updated
+    reads = [line for line in cluster.log("rotation").splitlines() if line.startswith("read:")]
+    assert set(reads) == {f"read:{old}", f"read:{new}"}, {r[:20] for r in reads}
+    after = cluster.log("rotation").rsplit(f"read:{new}", 1)[1]
+    assert "dropped" not in after.splitlines()[1:3], after[:200]  # a removed key leaves
+    assert "volumes rot updated" in cluster.kubelet.log.read_text()
+    print(f"secret update visible in the container after {took:.1f}s "
+          f"(sync period {VOLUME_SYNC_SECONDS:g}s)")
+    cluster.kubectl("delete", "pod", "rotation", "-n", NAMESPACE, "--grace-period=1")
 
 
 def test_deleting_a_running_pod_stops_its_process(cluster: Cluster):

@@ -12,6 +12,7 @@ import subprocess
 import pytest
 
 from lucid_devstack import images, kubelet_podman, podman
+from lucid_devstack.kubelet_spec import VOLUME_SYNC_SECONDS
 from tests.stack import test_kubelet
 from tests.stack.test_kubelet import NAMESPACE, Cluster, wait_for
 
@@ -159,3 +160,28 @@ def test_the_kubelet_removes_containers_a_dead_client_left(cluster: Cluster):
     done = subprocess.run(podman.argv("container", "exists", "lucid-orphan-test"),
                           capture_output=True, timeout=60, check=False)
     assert done.returncode == 1
+
+
+def test_an_updated_secret_reaches_a_running_container(cluster: Cluster):
+    """The volume is bind-mounted as a directory: the kubelet's ..data swap shows inside."""
+    cluster.core.create_namespaced_secret(NAMESPACE, {
+        "metadata": {"name": "rotating-box"}, "stringData": {"key": "box-old"}})
+    cluster.create_pod("rotation-box", [{
+        "name": "main", "image": IMAGE,
+        "command": ["sh", "-c", "while true; do echo \"read:$(cat /etc/rot/key)\"; "
+                                "sleep 0.2; done"],
+        "securityContext": LOCKED_DOWN,
+        "volumeMounts": [{"name": "rot", "mountPath": "/etc/rot", "readOnly": True}]}],
+        securityContext=NON_ROOT,
+        volumes=[{"name": "rot", "secret": {"secretName": "rotating-box"}}])
+    cluster.wait_pod("rotation-box", lambda p: p.status.phase == "Running", "Running",
+                     timeout=60)
+    wait_for(lambda: "read:box-old" in cluster.log("rotation-box"), 60, "the first value")
+    cluster.core.patch_namespaced_secret("rotating-box", NAMESPACE,
+                                         {"stringData": {"key": "box-new"}})
+    wait_for(lambda: "read:box-new" in cluster.log("rotation-box"),
+             2 * VOLUME_SYNC_SECONDS + 10, "the updated value inside the container", cluster)
+    reads = {line for line in cluster.log("rotation-box").splitlines()
+             if line.startswith("read:")}
+    assert reads == {"read:box-old", "read:box-new"}, reads
+    cluster.kubectl("delete", "pod", "rotation-box", "-n", NAMESPACE, "--grace-period=1")

@@ -18,6 +18,8 @@ from lucid_common.api import (
     PipelineStatus,
     RecordingSessionSpec,
     RecordingSessionStatus,
+    Retention,
+    RetentionMode,
     SessionState,
     TlsMode,
     human_bytes,
@@ -251,6 +253,15 @@ BAD_SPECS: list[tuple[str, Callable[[dict[str, Any]], None], str, bool]] = [
     ("port-as-string", _set("target.port", "3389"), "must be an integer, not str", True),
     ("bool-as-string", _set("storage.createBucket", "false"), "valid boolean", True),
     ("retries-11", _set("retry.maxRetries", 11), "less than or equal to 10", True),
+    ("retention-mode-unknown", _set("retention", {"mode": "Legal", "duration": "30d"}),
+     "'Governance' or 'Compliance'", True),
+    ("retention-no-unit", _set("retention", {"mode": "Compliance", "duration": "30"}),
+     "pattern", True),
+    ("retention-zero", _set("retention", {"mode": "Compliance", "duration": "0d"}),
+     "pattern", True),
+    ("retention-minutes", _set("retention", {"mode": "Governance", "duration": "90m"}),
+     "pattern", True),
+    ("retention-no-duration", _set("retention", {"mode": "Governance"}), "Field required", True),
     (
         "backoff-above-max",
         _set("retry", {"backoffSeconds": 600, "maxBackoffSeconds": 60}),
@@ -502,3 +513,19 @@ def test_duplicate_condition_types_are_rejected() -> None:
 def test_duplicate_stage_names_are_rejected() -> None:
     with pytest.raises(ValidationError, match="stage names must be unique"):
         PipelineStatus.model_validate({"stages": [{"name": "upload"}, {"name": "upload"}]})
+
+
+@pytest.mark.parametrize(("duration", "seconds"), [
+    ("1h", 3600), ("720h", 720 * 3600), ("1d", 86400), ("2555d", 2555 * 86400),
+])
+def test_retention_duration_in_seconds(duration: str, seconds: int) -> None:
+    retention = Retention.model_validate({"mode": "Compliance", "duration": duration})
+    assert retention.seconds == seconds
+    assert retention.mode is RetentionMode.COMPLIANCE
+
+
+def test_retention_is_optional_and_round_trips() -> None:
+    assert RecordingSessionSpec.model_validate(MINIMAL_SPEC).retention is None
+    spec = RecordingSessionSpec.model_validate(
+        {**MINIMAL_SPEC, "retention": {"mode": "Governance", "duration": "30d"}})
+    assert spec.to_k8s()["retention"] == {"mode": "Governance", "duration": "30d"}

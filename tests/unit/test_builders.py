@@ -37,15 +37,17 @@ def test_credentials_only_through_secret_refs(pod):
     for name, secret, key in [
         (contract.ENV_RDP_USERNAME, "rdp-login", "username"),
         (contract.ENV_RDP_PASSWORD, "rdp-login", "password"),
-        (contract.ENV_STORAGE_ACCESS_KEY, "s3", "id"),
-        (contract.ENV_STORAGE_SECRET_KEY, "s3", "secretKey"),
     ]:
         assert "value" not in env[name]
         assert env[name]["valueFrom"]["secretKeyRef"] == {"name": secret, "key": key}
     literal = {n: e["value"] for n, e in env.items() if "value" in e}
     assert set(literal) == {contract.ENV_SESSION_NAME, contract.ENV_SESSION_NAMESPACE,
                             contract.ENV_SESSION_UID, contract.ENV_SESSION_SPEC,
-                            contract.ENV_METRICS_PORT, contract.ENV_SPOOL_MAX_BYTES}
+                            contract.ENV_METRICS_PORT, contract.ENV_SPOOL_MAX_BYTES,
+                            contract.ENV_TERMINATION_GRACE_SECONDS,
+                            contract.ENV_STORAGE_AUTH_WAIT_SECONDS}
+    assert literal[contract.ENV_TERMINATION_GRACE_SECONDS] == \
+        str(pod["spec"]["terminationGracePeriodSeconds"])
     spec = json.loads(literal[contract.ENV_SESSION_SPEC])
     assert spec["target"]["credentialsSecretRef"] == {
         "name": "rdp-login", "usernameKey": "username", "passwordKey": "password"}
@@ -76,6 +78,29 @@ def test_volumes_project_single_keys_read_only(pod):
     assert mounts["recipient"]["readOnly"] is True
     assert mounts["spool"]["mountPath"] == contract.SPOOL_DIR
     assert "rdp-ca" not in volumes  # Fingerprint mode needs no CA bundle.
+
+
+def test_storage_credentials_are_a_volume_the_kubelet_keeps_current(pod):
+    # Env vars are fixed at container start; a Secret volume follows a rotated Secret.
+    volumes = {v["name"]: v for v in pod["spec"]["volumes"]}
+    secret = volumes["storage-credentials"]["secret"]
+    assert secret["secretName"] == "s3"
+    # The Secret's own key names map onto the file names the recorder reads.
+    assert secret["items"] == [
+        {"key": "id", "path": contract.STORAGE_ACCESS_KEY_FILE},
+        {"key": "secretKey", "path": contract.STORAGE_SECRET_KEY_FILE}]
+    mounts = {m["name"]: m for m in pod["spec"]["containers"][0]["volumeMounts"]}
+    assert mounts["storage-credentials"] == {"name": "storage-credentials", "readOnly": True,
+                                             "mountPath": contract.STORAGE_CREDENTIALS_DIR}
+    env = json.dumps(pod["spec"]["containers"][0]["env"])
+    assert '"s3"' not in env  # no secretKeyRef to the storage Secret is left
+
+
+def test_delete_timeout_must_outlast_the_grace_period():
+    with pytest.raises(ValidationError, match="must exceed LUCID_TERMINATION_GRACE_SECONDS"):
+        OperatorSettings(termination_grace_seconds=600, delete_timeout_seconds=300)
+    assert OperatorSettings(termination_grace_seconds=600,
+                            delete_timeout_seconds=700).delete_timeout_seconds == 700
 
 
 def test_overrides_merge_over_defaults(pod):
@@ -145,10 +170,12 @@ def test_the_recorder_takes_the_bound_from_the_pod_env(monkeypatch):
     env = _env(builders.recorder_pod(REF, spec, OperatorSettings(spool_size_limit="256Mi")))
     for name, value in env.items():
         monkeypatch.setenv(name, value)
-    for name in (contract.ENV_RDP_USERNAME, contract.ENV_RDP_PASSWORD,
-                 contract.ENV_STORAGE_ACCESS_KEY, contract.ENV_STORAGE_SECRET_KEY):
+    for name in (contract.ENV_RDP_USERNAME, contract.ENV_RDP_PASSWORD):
         monkeypatch.setenv(name, "x")
-    assert RecorderSettings().spool_max_bytes == spool_bound(256 * MiB) < 256 * MiB
+    settings = RecorderSettings()
+    assert settings.spool_max_bytes == spool_bound(256 * MiB) < 256 * MiB
+    assert settings.termination_grace_seconds == OperatorSettings().termination_grace_seconds
+    assert settings.storage_auth_wait_seconds == OperatorSettings().storage_auth_wait_seconds
 
 
 def test_spool_bound_keeps_a_floor_of_headroom():
@@ -244,3 +271,31 @@ def test_label_patch_sets_changes_and_removes_only_audit_labels():
     cleared = builders.audit_labels(RecordingSessionSpec.model_validate(SPEC))
     assert builders.label_patch(current, cleared) == {
         "lucid.dev/project": None, "lucid.dev/environment": None}
+
+
+def test_scoped_credentials_replace_the_shared_storage_secret_in_the_pod():
+    spec = RecordingSessionSpec.model_validate(SPEC)
+    scoped = builders.recorder_pod(REF, spec, OperatorSettings(
+        recorder_image="rec:1", storage_scoped_credentials=True))
+    container = scoped["spec"]["containers"][0]
+    env = {e["name"]: e for e in container["env"]}
+    assert env[contract.ENV_STORAGE_ACCESS_KEY]["valueFrom"]["secretKeyRef"] == {
+        "name": "demo-storage-session", "key": contract.STORAGE_ACCESS_KEY_FILE}
+    assert env[contract.ENV_STORAGE_SECRET_KEY]["valueFrom"]["secretKeyRef"] == {
+        "name": "demo-storage-session", "key": contract.STORAGE_SECRET_KEY_FILE}
+    named = {e["valueFrom"]["secretKeyRef"]["name"] for e in container["env"]
+             if "valueFrom" in e} | {v["secret"]["secretName"] for v in scoped["spec"]["volumes"]
+                                     if "secret" in v}
+    assert "s3" not in named  # the long-lived key's Secret is never mounted
+    (volume,) = [v for v in scoped["spec"]["volumes"] if v["name"] == "storage-credentials"]
+    assert volume["secret"]["secretName"] == "demo-storage-session"
+    assert [i["key"] for i in volume["secret"]["items"]] == [
+        contract.STORAGE_ACCESS_KEY_FILE, contract.STORAGE_SECRET_KEY_FILE,
+        contract.STORAGE_SESSION_TOKEN_FILE]
+    mount = next(m for m in container["volumeMounts"] if m["name"] == "storage-credentials")
+    assert mount == {"name": "storage-credentials",
+                     "mountPath": contract.STORAGE_CREDENTIALS_DIR, "readOnly": True}
+
+
+def test_without_scoped_credentials_no_session_secret_is_mounted(pod):
+    assert all(v["name"] != "storage-credentials" for v in pod["spec"]["volumes"])

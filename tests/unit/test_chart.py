@@ -124,7 +124,13 @@ def test_helm_lint_is_clean(tmp_path: Path, values: dict[str, Any] | None):
 def test_defaults_render_a_standalone_cluster_wide_operator(tmp_path: Path):
     docs = template(tmp_path)
     assert kinds(docs) == ["ClusterRole", "ClusterRole", "ClusterRoleBinding",
-                           "ClusterRoleBinding", "Deployment", "ServiceAccount"]
+                           "ClusterRoleBinding", "Deployment", "Role", "RoleBinding",
+                           "ServiceAccount"]
+    # The Role of its own namespace: its signing key Secret and public key ConfigMap.
+    evidence = one(docs, "Role")
+    assert evidence["metadata"]["namespace"] == NAMESPACE
+    assert {"resources": ["secrets"], "resourceNames": ["lucid-operator-signing-key"],
+            "verbs": ["get"], "apiGroups": [""]} in evidence["rules"]
     deployment = one(docs, "Deployment")
     assert deployment["metadata"]["namespace"] == NAMESPACE
     spec = deployment["spec"]
@@ -160,9 +166,14 @@ def test_every_lucid_env_var_is_a_valid_operator_setting(tmp_path: Path,
         assert set(env) <= known, f"not operator settings: {set(env) - known}"
         for name in known:
             monkeypatch.delenv(name, raising=False)
+        # The downward API fills LUCID_OPERATOR_NAMESPACE in a pod; stand in for it.
+        assert env["LUCID_OPERATOR_NAMESPACE"] == {"fieldRef": {"fieldPath": "metadata.namespace"}}
+        env["LUCID_OPERATOR_NAMESPACE"] = NAMESPACE
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         settings = OperatorSettings()
+        assert settings.operator_namespace == NAMESPACE
+        assert settings.signing_key_secret == "lucid-operator-signing-key"
         assert settings.recorder_command == ["lucid-recorder"]
         assert settings.health_port == 8080 and settings.metrics_port == 9090
         assert settings.standalone is (values is None)
@@ -220,7 +231,8 @@ def test_operator_holds_every_permission_of_the_per_session_role(tmp_path: Path)
 
 def test_watch_namespaces_bind_per_namespace_only(tmp_path: Path):
     docs = template(tmp_path, {"operator": {"watchNamespaces": ["team-a", "team-b"]}})
-    role_bindings = [d for d in docs if d["kind"] == "RoleBinding"]
+    role_bindings = [d for d in docs if d["kind"] == "RoleBinding"
+                     and d["roleRef"]["kind"] == "ClusterRole"]
     assert sorted(b["metadata"]["namespace"] for b in role_bindings) == ["team-a", "team-b"]
     for binding in role_bindings:
         assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io",
@@ -339,7 +351,8 @@ def test_recorder_ephemeral_storage_reaches_every_recorder_pod(tmp_path: Path,
     for name in OperatorSettings.model_fields:
         monkeypatch.delenv(f"LUCID_{name.upper()}", raising=False)
     for name, value in env.items():
-        if name.startswith("LUCID_"):
+        # Values only: LUCID_OPERATOR_NAMESPACE comes from the downward API in a pod.
+        if name.startswith("LUCID_") and isinstance(value, str):
             monkeypatch.setenv(name, value)
     spec = RecordingSessionSpec.model_validate({
         "target": {"host": "rdp", "credentialsSecretRef": {"name": "rdp"}},
@@ -439,3 +452,24 @@ def test_schema_rejects_bad_values_naming_the_path(tmp_path: Path, values: dict[
     error = template_error(tmp_path, values)
     assert "values don't meet the specifications of the schema" in error, error
     assert message in error, error
+
+
+def test_a_delete_timeout_within_the_grace_period_is_refused_readably(tmp_path: Path):
+    error = template_error(tmp_path, {"operator": {"deleteTimeoutSeconds": 60},
+                                      "recorder": {"terminationGraceSeconds": 60}})
+    assert ("operator.deleteTimeoutSeconds (60) must exceed recorder.terminationGraceSeconds "
+            "(60)") in error, error
+    assert "set operator.deleteTimeoutSeconds to at least 70" in error, error
+
+
+def test_scoped_credentials_add_only_secret_create_and_update(tmp_path: Path):
+    docs = template(tmp_path, {"operator": {"storageScopedCredentials": True,
+                                            "storageStsRoleArn": "arn:aws:iam::1:role/rec"}})
+    main = one(docs, "ClusterRole", FULLNAME)
+    secret_verbs = {v for g, r, v in all_grants(main) if r == "secrets"}
+    assert secret_verbs == {"get", "create", "update"}  # never list or watch
+    assert all_grants(main) - {("", "secrets", "create"), ("", "secrets", "update")} == NEEDED
+    env = env_of(docs)
+    assert env["LUCID_STORAGE_SCOPED_CREDENTIALS"] == "true"
+    assert env["LUCID_STORAGE_CREDENTIALS_DURATION_SECONDS"] == "3600"
+    assert env["LUCID_STORAGE_STS_ROLE_ARN"] == "arn:aws:iam::1:role/rec"

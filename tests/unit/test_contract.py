@@ -16,3 +16,11 @@ def test_only_the_spec_the_operator_or_deletion_end_a_recording():
     assert stop_intended(_session(deleting=True))
     assert stop_intended(_session(stop_reason="MaxDurationReached"))
     assert not stop_intended({"metadata": {}, "spec": {}})  # defaults: Recording
+
+
+def test_an_ended_session_has_its_recorder_finalize():
+    # The operator failed the session and gave its pod the grace period: no pod follows.
+    failed = {"metadata": {"name": "s"}, "spec": {"state": "Recording"},
+              "status": {"phase": "Failed"}}
+    assert stop_intended(failed)
+    assert not stop_intended({**failed, "status": {"phase": "Pending"}})

@@ -315,7 +315,9 @@ def test_documented_defaults(root_schema: dict[str, Any]) -> None:
 # --- CEL rules ---------------------------------------------------------------
 
 EXPECTED_RULES = {
-    ".spec": {"oldSelf.state != 'Stopped' || self.state == 'Stopped'"},
+    ".spec": {"oldSelf.state != 'Stopped' || self.state == 'Stopped'",
+              "has(self.retention) == has(oldSelf.retention)"},
+    ".spec.retention": {"self == oldSelf"},
     ".spec.target": {"self == oldSelf"},
     ".spec.target.tls": {
         "self.mode != 'Fingerprint' || has(self.fingerprintSha256)",

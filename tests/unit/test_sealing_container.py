@@ -16,7 +16,12 @@ from lucid_recorder.sealing import (
     compress,
 )
 from lucid_recorder.sealing.compression import compress_chunk, decompress
-from lucid_recorder.sealing.container import FIXED_HEADER_BYTES, nonce, open_sealed
+from lucid_recorder.sealing.container import (
+    FIXED_HEADER_BYTES,
+    FIXED_HEADER_BYTES_V1,
+    nonce,
+    open_sealed,
+)
 from lucid_recorder.sealing.errors import AuthenticationError, ChunkFormatError
 from lucid_recorder.sealing.keys import unwrap_data_key
 
@@ -187,7 +192,7 @@ def test_sealer_state_and_repr_hold_no_key(recipient):
     key = unwrap_data_key(sealer.key_record, recipient, UID)
     assert key.hex() not in repr(sealer)
     assert repr(key) not in repr(sealer)
-    assert FIXED_HEADER_BYTES == 201
+    assert (FIXED_HEADER_BYTES_V1, FIXED_HEADER_BYTES) == (201, 235)
     with pytest.raises(ValueError, match="end_ns"):
         sealer.seal(Compressed(Codec.NONE, b"", 0), 5, 4)
     assert sealer.next_seq == 0  # a refused seal spent no sequence number

@@ -86,6 +86,6 @@ def test_chunk_that_fits_but_its_journal_line_does_not(tmp_path: Path,
     chunks = {p.seq: p.path.read_bytes() for p in reopened.pending()}
     assert chunks[2] == chunk.data
     report = verify(manifest_of(state, recipient.public_key(), complete=True,
-                                now=state.started_at), chunks, recipient)
+                                now=state.started_at, sealer=sealer), chunks, recipient)
     assert report.ok and report.complete, report.lines()
     assert report.chunks_authentic == 4

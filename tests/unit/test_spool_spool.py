@@ -84,7 +84,8 @@ def test_restart_drains_leftovers_and_continues_in_a_new_epoch(tmp_path, recipie
     assert (sealer.epoch, sealer.next_seq) == (1, 3)
     after = again.seal_into(sealer, PAYLOAD, 100, 105)
     assert after.seq == 3
-    manifest = manifest_of(again.state, recipient.public_key(), complete=True, now=state.started_at)
+    manifest = manifest_of(again.state, recipient.public_key(), complete=True,
+                           now=state.started_at, sealer=sealer)
     assert [k.epoch for k in manifest.keys] == [0, 1]
     assert [c.seq for c in manifest.chunks] == [0, 1, 2, 3]
     everything = {c.seq: c.data for c in chunks} | {3: after.data}
@@ -160,7 +161,7 @@ def test_block_size_defaults_to_the_filesystem_and_must_be_positive(tmp_path):
 
 
 def test_block_policy_waits_for_uploads(tmp_path, recipient):
-    spool = open_spool(tmp_path, max_bytes=8_000, policy=SpoolPolicy.BLOCK)
+    spool = open_spool(tmp_path, max_bytes=8_400, policy=SpoolPolicy.BLOCK)
     sealer, chunks = fill(spool, recipient, 3)
     need = sealer.sealed_size(2000)
     assert not spool.wait_for_room(need, timeout=0.05)
@@ -182,7 +183,7 @@ def test_drop_oldest_unsealed_declares_the_gap(tmp_path, recipient):
     assert not spool.drop_pending
     assert spool.state.drops[0].plaintext_bytes == 2000
     manifest = manifest_of(spool.state, recipient.public_key(), complete=False,
-                           now=spool.state.started_at)
+                           now=spool.state.started_at, sealer=sealer)
     assert [g.reason for g in manifest.gaps] == [GapReason.DATA_DROPPED]
 
 
@@ -204,11 +205,12 @@ def test_sealing_needs_the_epoch_journaled_first(tmp_path, recipient):
 
 
 def test_journal_holds_no_data_key(tmp_path, recipient):
-    from lucid_recorder.sealing.keys import unwrap_data_key
+    from lucid_recorder.sealing.keys import WrapSession, unwrap_data_key
 
     spool = open_spool(tmp_path)
     sealer, _ = fill(spool, recipient, 2)
-    key = unwrap_data_key(sealer.key_record, recipient, SESSION.uid)
+    key = unwrap_data_key(sealer.key_record, recipient,
+                          WrapSession(SESSION.uid, SESSION.namespace, SESSION.name))
     for path in (tmp_path / "spool").rglob("*"):
         if path.is_file():
             blob = path.read_bytes()
@@ -244,5 +246,5 @@ def test_disk_full_keeps_the_sealed_chunk_for_a_later_write(tmp_path, recipient,
     state = spool.state
     chunks = {p.seq: p.path.read_bytes() for p in spool.pending()}
     report = verify(manifest_of(state, recipient.public_key(), complete=False,
-                                now=state.started_at), chunks, recipient)
+                                now=state.started_at, sealer=sealer), chunks, recipient)
     assert not [p for p in report.problems if p.code.value != "incomplete"], report.lines()

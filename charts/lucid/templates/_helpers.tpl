@@ -52,6 +52,9 @@ all stop here with every problem listed.
 {{- $problems = concat $problems (include "lucid.resourceProblems" (list "operator.resources" .Values.operator.resources) | fromJsonArray) -}}
 {{- $problems = concat $problems (include "lucid.resourceProblems" (list "recorder.resources" .Values.recorder.resources) | fromJsonArray) -}}
 {{- $problems = concat $problems (include "lucid.networkPolicyProblems" . | fromJsonArray) -}}
+{{- if le (int .Values.operator.deleteTimeoutSeconds) (int .Values.recorder.terminationGraceSeconds) -}}
+{{- $problems = append $problems (printf "operator.deleteTimeoutSeconds (%v) must exceed recorder.terminationGraceSeconds (%v): a deleted session's recorder needs its whole grace period to upload and to say what it could not; set operator.deleteTimeoutSeconds to at least %v" .Values.operator.deleteTimeoutSeconds .Values.recorder.terminationGraceSeconds (add (int .Values.recorder.terminationGraceSeconds) 10)) -}}
+{{- end -}}
 {{- if $problems -}}
 {{- fail (printf "these values cannot work:\n- %s" (join "\n- " $problems)) -}}
 {{- end -}}

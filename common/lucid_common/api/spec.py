@@ -4,6 +4,7 @@ Field descriptions are what `kubectl explain recordingsession.spec...` prints,
 so they are written for the person filling in the manifest.
 """
 
+import datetime as dt
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Final, Literal
@@ -205,6 +206,19 @@ class Recording(ApiModel):
             "so a shorter interval means faster seeking and larger recordings."
         ),
     )
+    screen_timeout_seconds: JsonInt = Field(
+        60,
+        ge=0,
+        le=3600,
+        description=(
+            "Seconds after connecting within which the recorder must see the remote "
+            "session's screen, not only the server's own login or error screen (what xrdp "
+            "shows for a wrong password): NLA, a logon the server confirms, or a second "
+            "full-screen paint after the server's own first one. Past it the session is "
+            "Degraded (reason NoScreenUpdates) and not Ready. An idle desktop is not "
+            "affected: it sent its first full frame at logon. 0 turns the check off."
+        ),
+    )
 
 
 class Chunking(ApiModel):
@@ -346,6 +360,66 @@ class Storage(ApiModel):
     create_bucket: JsonBool = Field(True, description="Create the bucket if it does not exist yet.")
 
 
+class RetentionMode(StrEnum):
+    """S3 Object Lock retention mode of every object a session writes."""
+
+    GOVERNANCE = "Governance"
+    COMPLIANCE = "Compliance"
+
+
+RETENTION_UNITS: Final = {"h": 3600, "d": 86400}
+RETENTION_DURATION_PATTERN: Final = r"^[1-9][0-9]{0,5}(h|d)$"
+
+
+class Retention(ApiModel):
+    """How long the store must keep every chunk, manifest and seal unchanged."""
+
+    cel_rules = (
+        CelRule(
+            rule="self == oldSelf",
+            message="retention is immutable: it cannot be shortened or changed once recording",
+            check=None,
+        ),
+    )
+
+    mode: RetentionMode = Field(
+        json_schema_extra={"maxLength": 16},
+        description=(
+            "Compliance: no one, not even the store's root user, can delete or overwrite an "
+            "object version or shorten its retention before it expires. Governance: the same, "
+            "except for principals granted s3:BypassGovernanceRetention who send the bypass "
+            "header explicitly."
+        ),
+    )
+    duration: str = Field(
+        max_length=8,
+        pattern=RETENTION_DURATION_PATTERN,
+        description=(
+            "How long each object is retained from the moment it is written: a whole number "
+            "of hours or days, e.g. 720h or 2555d. The bucket must have object lock enabled "
+            "(createBucket makes it so)."
+        ),
+    )
+
+    @property
+    def seconds(self) -> int:
+        return int(self.duration[:-1]) * RETENTION_UNITS[self.duration[-1]]
+
+    @property
+    def s3_mode(self) -> str:
+        """The mode as S3 spells it in x-amz-object-lock-mode (GOVERNANCE, COMPLIANCE)."""
+        return self.mode.value.upper()
+
+    def retain_until(self, written_at: dt.datetime) -> dt.datetime:
+        """Retain-until of an object written at `written_at`, in UTC.
+
+        Whole seconds, rounded up: the S3 date has no more precision than a second
+        everywhere, and rounding down would shorten the retention the spec asked for.
+        """
+        return written_at.astimezone(dt.UTC).replace(microsecond=0) + dt.timedelta(
+            seconds=self.seconds + (1 if written_at.microsecond else 0))
+
+
 class PublicKeySecretRef(ApiModel):
     """The Secret with the public key that chunks are encrypted to."""
 
@@ -473,7 +547,10 @@ class Resources(ApiModel):
                 isinstance(data.get("limits"), dict):
             for resource in ("cpu", "memory", "ephemeral-storage"):
                 pair = (data["requests"].get(resource), data["limits"].get(resource))
-                if None not in pair and any(isinstance(v, float) for v in pair):
+                # A fractional float is refused by the quantity type itself, with its own
+                # message; only an integral one (2.0) gets this far.
+                if None not in pair and any(isinstance(v, float) and v.is_integer()
+                                            for v in pair):
                     raise ValueError(f"requests.{resource} and limits.{resource} must be "
                                      "integers or strings (2 or '2', not 2.0) to be compared")
         return data
@@ -636,6 +713,13 @@ class RecordingSessionSpec(ApiModel):
 
     cel_rules = (
         CelRule(
+            rule="has(self.retention) == has(oldSelf.retention)",
+            message="retention cannot be added to or removed from a session once created",
+            check=None,
+            field_path=".retention",
+            reason="FieldValueForbidden",
+        ),
+        CelRule(
             rule="oldSelf.state != 'Stopped' || self.state == 'Stopped'",
             message="a Stopped session cannot be restarted: create a new RecordingSession",
             check=None,
@@ -658,6 +742,13 @@ class RecordingSessionSpec(ApiModel):
     encryption: Encryption = Field(description="Who can decrypt the chunks. Immutable.")
     audit: Audit | None = Field(
         None, description="Accountability information stored with the recording."
+    )
+    retention: Retention | None = Field(
+        None,
+        description=(
+            "S3 Object Lock retention on every object the session writes (chunks, manifests, "
+            "seals). Unset: no retention. Immutable."
+        ),
     )
     state: SessionState = Field(
         SessionState.RECORDING,

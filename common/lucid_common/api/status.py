@@ -113,6 +113,87 @@ def human_bytes(size: int) -> str:
     return f"{value:.1f} {unit}"
 
 
+_B64_KEY = r"^[A-Za-z0-9+/]{43}=$"
+_SHA256_HEX = r"^[0-9a-f]{64}$"
+
+
+class SigningKey(ApiModel):
+    """A recorder run's signing key: one per key epoch (one recorder process's life)."""
+
+    epoch: int = Field(ge=0, le=2**32 - 1, description="Key epoch the run sealed under.")
+    public_key: str = Field(
+        max_length=44, pattern=_B64_KEY, description="Raw ed25519 public key, base64 (32 bytes)."
+    )
+
+
+class ChainHead(ApiModel):
+    """The stored prefix of the recording: chunks 0..chunks-1, the last one's hash."""
+
+    chunks: int = Field(0, ge=0, description="Chunks stored, from chunk 0 without a hole.")
+    sha256: str | None = Field(
+        None, max_length=64, pattern=_SHA256_HEX,
+        description="SHA-256 of the last stored chunk's bytes.",
+    )
+
+
+class SealSession(ApiModel):
+    """The session a seal is about."""
+
+    namespace: str = Field(max_length=63, description="Namespace of the session.")
+    name: str = Field(max_length=253, description="Name of the session.")
+    uid: str = Field(max_length=128, description="UID of the session.")
+
+
+class Seal(ApiModel):
+    """The operator's countersignature of what it saw of the recording (docs/storage.md).
+
+    Signed with the operator's ed25519 key over everything but `signature`; a bucket
+    writer cannot make or alter one. A copy is stored in the bucket next to the manifest.
+    """
+
+    format: str = Field("lucid.seal/v1", max_length=32, description="Seal format.")
+    session: SealSession = Field(description="Namespace, name and UID of the session.")
+    counter: int = Field(
+        ge=1, description="Number of this seal; each later seal of the session is higher."
+    )
+    state: str = Field(
+        max_length=16, description="Session phase when sealed (Recording, Completed, Failed...)."
+    )
+    final: bool = Field(False, description="The session had ended: nothing follows this seal.")
+    recorder_finalized: bool = Field(
+        False, description="The recorder reported its final manifest written (Finalized)."
+    )
+    signing_keys: list[SigningKey] = Field(
+        default_factory=list,
+        max_length=1024,
+        description="Every recorder run's signing key the operator saw, by key epoch.",
+    )
+    chunks: int = Field(0, ge=0, description="Chunks stored, as the recorder reported them.")
+    chain_head: str | None = Field(
+        None, max_length=64, pattern=_SHA256_HEX, description="SHA-256 of the last of those chunks."
+    )
+    sealed_at: str = Field(max_length=32, description="When the operator signed (RFC 3339).")
+    operator_key_id: str | None = Field(
+        None, max_length=64, pattern=_SHA256_HEX,
+        description="SHA-256 of the operator's raw public key.",
+    )
+    signature: str | None = Field(
+        None, max_length=128, description="ed25519 signature, base64."
+    )
+
+
+class Evidence(ApiModel):
+    """The operator's seals of the recording, written by the operator only."""
+
+    seal: Seal | None = Field(None, description="The latest seal: the anchor outside the bucket.")
+    stored_counter: int = Field(
+        0, ge=0, description="Counter of the last seal also written into the bucket."
+    )
+    message: str | None = Field(
+        None, max_length=1024, description="Why the last seal is not in the bucket yet."
+    )
+
+
 class PipelineStatus(ApiModel):
     """Progress of the recording pipeline, written by the recorder."""
 
@@ -129,6 +210,21 @@ class PipelineStatus(ApiModel):
         max_length=1024,
         description="The recorder's current problem in one line (e.g. a storage outage being "
         "retried); empty when healthy.",
+    )
+    screen: str | None = Field(
+        None,
+        max_length=16,
+        pattern=r"^[A-Z][A-Za-z]*$",
+        description="Whether the recorder sees the remote session rather than only the "
+        "server's own login or error screen: Waiting (connected, not yet), Shown, Missing "
+        "(spec.recording.screenTimeoutSeconds passed without it: NoScreenUpdates) or "
+        "Unchecked (the check is off).",
+    )
+    unstored_chunks: str | None = Field(
+        None,
+        max_length=256,
+        description="Sequence numbers of the sealed chunks the recorder could not upload "
+        "before it had to stop, as ranges (e.g. 12-17); set with state Incomplete.",
     )
     stages: list[StageStats] = Field(
         default_factory=list,
@@ -152,6 +248,14 @@ class PipelineStatus(ApiModel):
     )
     location: StorageLocation | None = Field(
         None, description="Bucket and key prefix where this session's chunks are stored."
+    )
+    signing_key: SigningKey | None = Field(
+        None,
+        description="This recorder run's ed25519 public key, which signs its chunks and "
+        "manifests; the operator countersigns it.",
+    )
+    chain_head: ChainHead | None = Field(
+        None, description="How far the stored recording reaches: what the operator seals."
     )
 
     @field_validator("stages")
@@ -216,6 +320,9 @@ class RecordingSessionStatus(ApiModel):
     )
     pipeline: PipelineStatus | None = Field(
         None, description="Recording progress, written by the recorder."
+    )
+    evidence: Evidence | None = Field(
+        None, description="The operator's countersignatures of the recording."
     )
     kopf: KopfState | None = Field(
         None, description="Handler progress kept by the kopf framework; not part of the API."

@@ -24,15 +24,26 @@ export interface KeyRecord {
   recipientFingerprint: Uint8Array;
   ephemeralPublicKey: Uint8Array;
   wrappedKey: Uint8Array;
+  /** The recorder run's raw ed25519 public key (chunk format 2); empty in format 1. */
+  signer?: Uint8Array;
+}
+
+/** What a wrapped key is bound to besides its epoch (format 2: namespace and name too). */
+export interface WrapSession {
+  uid: string;
+  namespace?: string;
+  name?: string;
 }
 
 export const sameRecord = (a: KeyRecord, b: KeyRecord): boolean =>
   a.epoch === b.epoch && toHex(a.recipientFingerprint) === toHex(b.recipientFingerprint) &&
   toHex(a.ephemeralPublicKey) === toHex(b.ephemeralPublicKey) &&
-  toHex(a.wrappedKey) === toHex(b.wrappedKey);
+  toHex(a.wrappedKey) === toHex(b.wrappedKey) &&
+  toHex(a.signer ?? new Uint8Array()) === toHex(b.signer ?? new Uint8Array());
 
 export const recordId = (r: KeyRecord): string =>
-  `${r.epoch}:${toHex(r.recipientFingerprint)}:${toHex(r.ephemeralPublicKey)}:${toHex(r.wrappedKey)}`;
+  `${r.epoch}:${toHex(r.recipientFingerprint)}:${toHex(r.ephemeralPublicKey)}:` +
+  `${toHex(r.wrappedKey)}:${toHex(r.signer ?? new Uint8Array())}`;
 
 export const shortFingerprint = (fpr: Uint8Array): string => toHex(fpr).slice(0, 16);
 
@@ -80,22 +91,32 @@ export async function importPrivateKey(pemText: string, passphrase?: string):
   }
 }
 
-function wrapContext(sessionUid: string, epoch: number): Uint8Array {
+const WRAP_LABEL_V2 = utf8.encode("lucid/v2/data-key-wrap\0");
+
+// recorder/lucid_recorder/sealing/keys.py: _wrap_context.
+function wrapContext(session: WrapSession, epoch: number, signer: Uint8Array): Uint8Array {
   const e = new Uint8Array(4);
   new DataView(e.buffer).setUint32(0, epoch, false);
-  return concat(WRAP_LABEL, e, utf8.encode(sessionUid));
+  if (signer.length === 0) return concat(WRAP_LABEL, e, utf8.encode(session.uid));
+  const parts = [session.uid, session.namespace ?? "", session.name ?? ""].map((p) => {
+    const b = utf8.encode(p);
+    return concat(Uint8Array.of(b.length), b);
+  });
+  return concat(WRAP_LABEL_V2, e, ...parts, signer);
 }
 
 /** The epoch's data key as a non-extractable AES-GCM key; UnwrapError when it does not open. */
-export async function unwrapDataKey(record: KeyRecord, key: RecipientKey, sessionUid: string):
-  Promise<CryptoKey> {
+export async function unwrapDataKey(record: KeyRecord, key: RecipientKey,
+  session: WrapSession | string): Promise<CryptoKey> {
+  const bound = typeof session === "string" ? { uid: session } : session;
+  const sessionUid = bound.uid;
   const mine = key.fingerprint;
   if (toHex(record.recipientFingerprint) !== toHex(mine)) {
     throw new UnwrapError(`key epoch ${record.epoch} is encrypted to recipient ` +
       `${shortFingerprint(record.recipientFingerprint)}, but the private key given belongs ` +
       `to ${shortFingerprint(mine)}`);
   }
-  const context = wrapContext(sessionUid, record.epoch);
+  const context = wrapContext(bound, record.epoch, record.signer ?? new Uint8Array());
   const s = crypto.subtle;
   let raw: Uint8Array | null = null;
   try {

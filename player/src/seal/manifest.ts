@@ -69,8 +69,8 @@ export function parseManifest(text: string): Manifest {
   }
   if (!isObj(raw)) throw new ManifestError("(top level): expected an object");
   const m = raw as Record<string, unknown>;
-  if (m.format !== "lucid.manifest/v1") {
-    throw new ManifestError("format: expected 'lucid.manifest/v1'");
+  if (m.format !== "lucid.manifest/v1" && m.format !== "lucid.manifest/v2") {
+    throw new ManifestError("format: expected 'lucid.manifest/v1' or 'lucid.manifest/v2'");
   }
   const session = field<Record<string, unknown>>(m, "session", isObj, "an object", "");
   const big = (v: unknown) => isInt(v) || (typeof v === "string" && /^\d+$/.test(v));
@@ -78,21 +78,24 @@ export function parseManifest(text: string): Manifest {
     if (!isObj(k)) throw new ManifestError(`keys.${i}: expected an object`);
     const o = k as Record<string, unknown>;
     const w = `keys.${i}.`;
-    let eph: Uint8Array, wrapped: Uint8Array;
+    let eph: Uint8Array, wrapped: Uint8Array, signer: Uint8Array;
     try {
       eph = fromBase64(field<string>(o, "ephemeralPublicKey", isStr, "a string", w));
       wrapped = fromBase64(field<string>(o, "wrappedKey", isStr, "a string", w));
+      // Format 2: the run's signing key, part of the key record (and its wrap context).
+      signer = typeof o.signingPublicKey === "string" ? fromBase64(o.signingPublicKey)
+        : new Uint8Array();
     } catch (e) {
       if (e instanceof ManifestError) throw e;
       throw new ManifestError(`${w}: not base64`);
     }
-    if (eph.length !== 32 || wrapped.length !== 48) {
+    if (eph.length !== 32 || wrapped.length !== 48 || (signer.length !== 0 && signer.length !== 32)) {
       throw new ManifestError(`${w}: key record of the wrong size`);
     }
     return { epoch: field<number>(o, "epoch", (v) => isInt(v) && (v as number) < 2 ** 32,
       "an integer 0..2^32-1", w),
     recipientFingerprint: fromHex(field<string>(o, "recipientFingerprint", isHex, "64 hex digits", w)),
-    ephemeralPublicKey: eph, wrappedKey: wrapped };
+    ephemeralPublicKey: eph, wrappedKey: wrapped, signer };
   });
   const chunks = field<unknown[]>(m, "chunks", Array.isArray, "a list", "").map((c, i) => {
     if (!isObj(c)) throw new ManifestError(`chunks.${i}: expected an object`);

@@ -135,11 +135,12 @@ export class Walk {
       this.wrongRecipient.size > 0;
   }
 
-  private dataKey(record: KeyRecord, uid: string): Promise<CryptoKey | null> {
-    const id = `${recordId(record)}/${uid}`;
+  private dataKey(record: KeyRecord, uid: string, namespace = "", name = ""):
+    Promise<CryptoKey | null> {
+    const id = `${recordId(record)}/${uid}/${namespace}/${name}`;
     let k = this.unwrapped.get(id);
     if (k === undefined) {
-      k = unwrapDataKey(record, this.key, uid).catch((e: unknown) => {
+      k = unwrapDataKey(record, this.key, { uid, namespace, name }).catch((e: unknown) => {
         if (e instanceof UnwrapError) return null;
         throw e;
       });
@@ -179,7 +180,8 @@ export class Walk {
     }
     // Unwrap under the UID the header claims: an authentic chunk of another session then
     // opens, and is reported as exactly that.
-    const dataKey = await this.dataKey(header.key, header.sessionUid);
+    const dataKey = await this.dataKey(header.key, header.sessionUid, header.namespace,
+      header.name);
     if (dataKey === null) {
       this.problem(P, obj, "auth-failed", `chunk ${obj} failed authentication: its data key ` +
         "does not open (key record modified, or its session/epoch fields altered)");

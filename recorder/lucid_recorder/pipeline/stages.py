@@ -14,6 +14,8 @@ from collections.abc import Awaitable, Callable, Sized
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+from lucid_recorder.pipeline import metrics
+
 In = TypeVar("In")
 Out = TypeVar("Out")
 
@@ -84,6 +86,7 @@ class Stage(Generic[In, Out]):
                 results = await self.work(item)
             except Exception:
                 self.stats.errors += 1
+                metrics.ERRORS.labels(self.name).inc()
                 raise
             self.stats.processing_seconds += time.perf_counter() - began
             self.stats.items += 1

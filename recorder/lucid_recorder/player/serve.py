@@ -34,7 +34,7 @@ from typing import Protocol
 
 from lucid_recorder.sealing.manifest import SessionIdentity
 from lucid_recorder.storage.errors import StorageError
-from lucid_recorder.storage.layout import CHUNK_CONTENT_TYPE
+from lucid_recorder.storage.layout import CHUNK_CONTENT_TYPE, parse_chunk_name
 from lucid_recorder.storage.store import ObjectStore
 
 from .errors import PlayerError
@@ -45,7 +45,7 @@ STATIC_FILES = {
     "/player.js": ("player.js", "text/javascript; charset=utf-8"),
     "/player.css": ("player.css", "text/css; charset=utf-8"),
 }
-CHUNK_PATH = re.compile(r"^/api/chunks/(\d{1,20})$")
+CHUNK_PATH = re.compile(r"^/api/chunks/([0-9]{1,20})$", re.ASCII)
 # Everything the page loads comes from here; no other origin, no inline script, no framing.
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -128,8 +128,9 @@ class DirObjects:
     def _paths(self) -> dict[int, Path]:
         out = {}
         for path in self.chunks_dir.glob("*.lrec"):
-            if path.stem.isdigit():
-                out[int(path.stem)] = path
+            seq = parse_chunk_name(path.name)  # the exact ASCII spelling only
+            if seq is not None:
+                out[seq] = path
         return out
 
     def chunk_sizes(self) -> list[tuple[int, int]]:

@@ -21,7 +21,15 @@ from lucid_recorder.rdp.errors import (
     ProtocolError,
     StepTimeoutError,
 )
-from lucid_recorder.rdp.events import Connected, Disconnected, Event, Gap, PointerShape, Rect
+from lucid_recorder.rdp.events import (
+    Connected,
+    Disconnected,
+    Event,
+    Gap,
+    LogonConfirmed,
+    PointerShape,
+    Rect,
+)
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +87,9 @@ async def capture(config: CaptureConfig, *, clock: MonotonicClock | None = None,
                   stats: dict[str, int] | None = None) -> AsyncIterator[Event]:
     """Connect, yield Connected, then every update, and Disconnected when the session ends.
 
+    LogonConfirmed comes once, just before the update it arrived with, if the server
+    confirms the logon (Windows does; xrdp never does).
+
     Connection failures raise (ConnectError, TlsVerificationError,
     AuthenticationError, StepTimeoutError, ProtocolError). After Connected,
     the stream always ends with Disconnected; if a decoding or protocol error
@@ -93,10 +104,15 @@ async def capture(config: CaptureConfig, *, clock: MonotonicClock | None = None,
         deadline = None
         if config.logon_timeout is not None:
             deadline = asyncio.get_running_loop().time() + config.logon_timeout
+        confirmed = False
         while True:
             event = await _next_event(connection, events, deadline)
             if connection.logged_on.is_set():
                 deadline = None
+            if not confirmed and connection.logged_on.is_set():
+                # Stamped like the event it came with, so timestamps never decrease.
+                confirmed = True
+                yield LogonConfirmed(event.t_ns)
             yield event
             if isinstance(event, Disconnected):
                 if connection.reader_error is not None:

@@ -224,8 +224,9 @@ class CompatRDPConnection(RDPConnection):
             await self.close()
             raise
         bpp, width, height = self.desktop
+        nla = bool(self.x224_protocol & (SUPP_PROTOCOLS.HYBRID | SUPP_PROTOCOLS.HYBRID_EX))
         return Connected(self.connected_ns, width, height, bpp, self.server_cert_sha256,
-                         self.config.tls.mode)
+                         self.config.tls.mode, credentials_checked=nla)
 
     async def connect(self, auth_only: bool = False) -> tuple[bool | None, Exception | None]:
         """aardwolf's signature: (True, None) or (None, error)."""

@@ -27,6 +27,8 @@ class Connected:
     bpp: int
     server_cert_sha256: str
     tls_mode: TlsMode
+    # The server checked the credentials before the session started (NLA / CredSSP).
+    credentials_checked: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +79,13 @@ class PointerShape:
 
 
 @dataclass(frozen=True, slots=True)
+class LogonConfirmed:
+    """The server confirmed the user's logon (Save Session Info PDU; Windows, not xrdp)."""
+
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class Disconnected:
     t_ns: int
     reason: str
@@ -92,4 +101,5 @@ class Gap:
     reason: str
 
 
-Event = Connected | Rect | DesktopResize | Pointer | PointerShape | Disconnected | Gap
+Event = (Connected | Rect | DesktopResize | Pointer | PointerShape | LogonConfirmed
+         | Disconnected | Gap)

@@ -1,14 +1,18 @@
 """lucid-seal: recipient keys, and verification/decryption of recorded sessions.
 
     lucid-seal keygen --out-dir DIR
-    lucid-seal verify  SOURCE --private-key FILE [--json]
+    lucid-seal verify  SOURCE --private-key FILE [--operator-key FILE] [--anchor FILE]
+                       [--report out.json] [--json]
     lucid-seal decrypt SOURCE --private-key FILE --out-dir DIR
 
 SOURCE is either the object store (--endpoint, --bucket, --prefix,
 --session NAMESPACE/NAME[/UID]; credentials only from the environment
 variables LUCID_S3_ACCESS_KEY and LUCID_S3_SECRET_KEY, so they never show in
 `ps` or shell history) or a local copy of a session directory (--from-dir,
-holding chunks/*.lrec and manifest.json). Exit status: 0 verified, 1
+holding chunks/*.lrec, manifest.json and seals/*.json). --operator-key checks
+the recording against the operator's seals (docs/storage.md, "Seals");
+--anchor adds a seal exported from the session's status (kubectl get rsess NAME
+-o jsonpath='{.status.evidence.seal}'). Exit status: 0 verified, 1
 verification found problems, 2 the command could not run.
 """
 
@@ -25,13 +29,21 @@ from typing import TextIO
 
 from pydantic import ValidationError
 
+from lucid_common.api import Seal
+from lucid_common.evidence import EvidenceKeyError, load_operator_public, parse_seal
 from lucid_recorder.sealing.errors import SealingError
 from lucid_recorder.sealing.keys import keygen, read_private_key, short_fingerprint
-from lucid_recorder.sealing.manifest import Manifest, SessionIdentity
-from lucid_recorder.sealing.verify import Segment, VerifyReport, verify_and_decrypt
+from lucid_recorder.sealing.manifest import MAX_MANIFEST_BYTES, Manifest, SessionIdentity
+from lucid_recorder.sealing.verify import Segment, Trust, VerifyReport, verify_and_decrypt
 from lucid_recorder.storage.errors import StorageError
-from lucid_recorder.storage.layout import SessionLayout
-from lucid_recorder.storage.store import ObjectStore, make_client, session_uids
+from lucid_recorder.storage.layout import SessionLayout, parse_chunk_name
+from lucid_recorder.storage.store import (
+    MAX_SEAL_BYTES,
+    ObjectStore,
+    ObjectTooLargeError,
+    make_client,
+    session_uids,
+)
 
 ENV_ACCESS_KEY = "LUCID_S3_ACCESS_KEY"
 ENV_SECRET_KEY = "LUCID_S3_SECRET_KEY"
@@ -48,6 +60,11 @@ class Session:
     chunks: Mapping[int, bytes]
     uid: str | None
     where: str
+    identity: SessionIdentity | None = None  # what --session asked for
+    seals: list[tuple[str, Seal | str]] | None = None
+    manifest_unread: str | None = None
+    stray: list[str] | None = None
+    store: ObjectStore | None = None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
         src.add_argument("--endpoint", help="host:port of the S3 API")
         src.add_argument("--bucket")
         src.add_argument("--prefix", default="recordings", help="storage.keyPrefix")
-        src.add_argument("--session", help="NAMESPACE/NAME[/UID] of the RecordingSession")
+        src.add_argument("--session", help="NAMESPACE/NAME[/UID] of the RecordingSession; with "
+                         "--from-dir, what the copy must belong to")
         src.add_argument("--no-tls", action="store_true", help="plain HTTP")
         src.add_argument("--ca-file", type=Path, help="CA bundle for HTTPS")
         src.add_argument("--insecure-skip-verify", action="store_true")
@@ -76,8 +94,15 @@ def _parser() -> argparse.ArgumentParser:
         local.add_argument("--from-dir", type=Path,
                            help="directory with chunks/*.lrec and manifest.json")
         local.add_argument("--session-uid", help="session UID when there is no manifest")
+        cmd.add_argument("--operator-key", type=Path,
+                         help="the operator's public key (PEM): check the recording against "
+                         "its seals")
+        cmd.add_argument("--anchor", type=Path,
+                         help="a seal exported from the session's status.evidence.seal (JSON)")
         if name == "verify":
             cmd.add_argument("--json", action="store_true", help="print the report as JSON")
+            cmd.add_argument("--report", type=Path,
+                             help="write the audit report as JSON to this file")
         else:
             cmd.add_argument("--out-dir", type=Path, required=True)
     return parser
@@ -94,9 +119,15 @@ def _passphrase() -> bytes | None:
 class _DirChunks(Mapping[int, bytes]):
     def __init__(self, directory: Path) -> None:
         self._paths: dict[int, Path] = {}
-        for path in directory.glob("*.lrec"):
-            if path.stem.isdigit():
-                self._paths[int(path.stem)] = path
+        self.stray: list[str] = []
+        for path in sorted(directory.iterdir()):
+            if path.suffix != ".lrec":
+                continue
+            seq = parse_chunk_name(path.name)
+            if seq is None:
+                self.stray.append(path.name)
+            else:
+                self._paths[seq] = path
 
     def __getitem__(self, seq: int) -> bytes:
         return self._paths[seq].read_bytes()
@@ -116,19 +147,58 @@ def _first_error(exc: ValidationError) -> str:
     return " ".join(f"{where}: {first['msg']}{more}".split())
 
 
-def _from_dir(directory: Path, uid: str | None) -> Session:
+def _session_parts(value: str) -> list[str]:
+    parts = value.strip("/").split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise CliError("--session must be NAMESPACE/NAME or NAMESPACE/NAME/UID")
+    return parts
+
+
+def _dir_seals(directory: Path) -> list[tuple[str, Seal | str]]:
+    found: list[tuple[str, Seal | str]] = []
+    if not directory.is_dir():
+        return found
+    for path in sorted(directory.glob("*.json")):
+        name = f"seals/{path.name}"
+        if path.stat().st_size > MAX_SEAL_BYTES:
+            found.append((name, f"{path.stat().st_size} bytes is more than a seal may have"))
+            continue
+        try:
+            found.append((name, parse_seal(path.read_bytes())))
+        except ValueError as exc:
+            found.append((name, f"not a seal: {' '.join(str(exc).split())[:200]}"))
+    return found
+
+
+def _from_dir(args: argparse.Namespace) -> Session:
+    directory: Path = args.from_dir
+    uid: str | None = args.session_uid
+    identity = None
+    if args.session:
+        parts = _session_parts(args.session)
+        uid = parts[2] if len(parts) == 3 else uid
+        identity = SessionIdentity(namespace=parts[0], name=parts[1], uid=uid or "")
     if not directory.is_dir():
         raise CliError(f"{directory} is not a directory")
     manifest_path = directory / "manifest.json"
     manifest = None
+    unread = None
     if manifest_path.exists():
-        try:
-            manifest = Manifest.from_json(manifest_path.read_bytes())
-        except ValidationError as exc:
-            raise CliError(f"{manifest_path} is not a valid manifest: "
-                           f"{_first_error(exc)}") from exc
+        size = manifest_path.stat().st_size
+        if size > MAX_MANIFEST_BYTES:
+            unread = (f"manifest {manifest_path} is {size} bytes, more than the "
+                      f"{MAX_MANIFEST_BYTES} bytes it may have: not read")
+        else:
+            try:
+                manifest = Manifest.from_json(manifest_path.read_bytes())
+            except ValidationError as exc:
+                raise CliError(f"{manifest_path} is not a valid manifest: "
+                               f"{_first_error(exc)}") from exc
     chunks_dir = directory / "chunks" if (directory / "chunks").is_dir() else directory
-    return Session(manifest, _DirChunks(chunks_dir), uid, str(directory))
+    chunks = _DirChunks(chunks_dir)
+    return Session(manifest, chunks, uid, str(directory), identity=identity,
+                   seals=_dir_seals(directory / "seals"), manifest_unread=unread,
+                   stray=chunks.stray)
 
 
 def _from_store(args: argparse.Namespace) -> Session:
@@ -138,9 +208,7 @@ def _from_store(args: argparse.Namespace) -> Session:
     if not access or not secret:
         raise CliError(f"set {ENV_ACCESS_KEY} and {ENV_SECRET_KEY} (credentials are never "
                        "taken from the command line)")
-    parts = args.session.strip("/").split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise CliError("--session must be NAMESPACE/NAME or NAMESPACE/NAME/UID")
+    parts = _session_parts(args.session)
     client = make_client(args.endpoint, access, secret, secure=not args.no_tls,
                          ca_file=args.ca_file, insecure_skip_verify=args.insecure_skip_verify)
     try:
@@ -152,22 +220,84 @@ def _from_store(args: argparse.Namespace) -> Session:
                 raise CliError(f"--session {args.session} needs a UID; sessions stored: "
                                f"{', '.join(uids) or 'none'}")
             uid = uids[0]
-        layout = SessionLayout(args.prefix, SessionIdentity(namespace=parts[0], name=parts[1],
-                                                            uid=uid))
+        identity = SessionIdentity(namespace=parts[0], name=parts[1], uid=uid)
+        layout = SessionLayout(args.prefix, identity)
         store = ObjectStore(client, args.bucket, layout)
-        manifest = store.get_manifest()
-        chunks = store.chunks()
+        unread = None
+        try:
+            manifest = store.get_manifest()
+        except ObjectTooLargeError as exc:
+            manifest, unread = None, str(exc)
+        chunks, stray = store.chunks_and_stray()
+        seals = store.seals() if args.operator_key is not None else []
     except StorageError as exc:
         raise CliError(str(exc)) from exc
     except ValidationError as exc:
         raise CliError(f"manifest.json is not a valid manifest: {_first_error(exc)}") from exc
-    return Session(manifest, chunks, uid, f"s3://{args.bucket}/{layout.root}")
+    return Session(manifest, chunks, uid, f"s3://{args.bucket}/{layout.root}",
+                   identity=identity, seals=seals, manifest_unread=unread, stray=stray,
+                   store=store)
 
 
 def _open(args: argparse.Namespace) -> Session:
     if args.from_dir is not None:
-        return _from_dir(args.from_dir, args.session_uid)
+        return _from_dir(args)
     return _from_store(args)
+
+
+def _read_anchor(path: Path) -> Seal:
+    """A seal as exported: the seal itself, status.evidence, or a whole RecordingSession."""
+    try:
+        data = json.loads(path.read_bytes()[:MAX_SEAL_BYTES * 4])
+    except ValueError as exc:
+        raise CliError(f"--anchor {path} is not JSON: {exc}") from exc
+    if isinstance(data, dict) and "status" in data:
+        data = (data.get("status") or {}).get("evidence") or {}
+    if isinstance(data, dict) and "seal" in data and "session" not in data:
+        data = data["seal"]
+    if not isinstance(data, dict):
+        raise CliError(f"--anchor {path} holds no seal")
+    try:
+        return parse_seal(data)
+    except ValidationError as exc:
+        raise CliError(f"--anchor {path} is not a seal: {_first_error(exc)}") from exc
+
+
+def _trust(args: argparse.Namespace, session: Session) -> Trust | None:
+    if args.operator_key is None:
+        if args.anchor is not None:
+            raise CliError("--anchor needs --operator-key: a seal means nothing unchecked")
+        return None
+    try:
+        key = load_operator_public(args.operator_key.read_bytes(), str(args.operator_key))
+    except EvidenceKeyError as exc:
+        raise CliError(str(exc)) from exc
+    anchor = _read_anchor(args.anchor) if args.anchor is not None else None
+    return Trust(key, session.seals or [], anchor)
+
+
+def _retention(store: ObjectStore | None, session: Session) -> dict[str, object]:
+    """The earliest Object Lock retain-until over the session's objects, or "none"."""
+    if store is None:
+        return {"until": None, "note": "a local copy has no retention"}
+    keys = [store.layout.manifest_key, *(store.layout.chunk_key(seq) for seq in session.chunks),
+            *(store.layout.root + name for name, _ in session.seals or [])]
+    found: list[tuple[str, str]] = []
+    without = 0
+    for key in keys:
+        try:
+            got = store.retention(key)
+        except StorageError as exc:
+            return {"until": None, "note": f"could not be read: {exc}"}
+        if got is None:
+            without += 1
+        else:
+            found.append(got)
+    if not found:
+        return {"until": None, "note": "no object lock retention on the objects",
+                "objects": len(keys)}
+    mode, until = min(found, key=lambda item: item[1])
+    return {"mode": mode, "until": until, "objects": len(keys), "without": without}
 
 
 # -- commands ------------------------------------------------------------------
@@ -203,16 +333,24 @@ def _check(args: argparse.Namespace, sink_dir: Path | None) -> int:
         def sink(segment: Segment) -> None:
             (sink_dir / f"{segment.seq:08d}.seg").write_bytes(segment.plaintext)
 
+    trust = _trust(args, session)
     report = verify_and_decrypt(session.manifest, session.chunks, key,
-                                session_uid=session.uid, sink=sink)
+                                session_uid=session.uid, sink=sink, session=session.identity,
+                                trust=trust, manifest_unread=session.manifest_unread,
+                                stray=session.stray or ())
+    if getattr(args, "report", None) is not None or trust is not None:
+        report.retention = _retention(session.store, session)
     # decrypt writes files; its report goes to stderr like any other diagnostics.
     _print_report(report, session.where, as_json=getattr(args, "json", False),
                   out=sys.stdout if sink_dir is None else sys.stderr)
+    if getattr(args, "report", None) is not None:
+        args.report.write_text(json.dumps({"source": session.where, **report.to_dict()},
+                                          indent=1) + "\n")
     if sink_dir is not None:
         (sink_dir / "verify-report.json").write_text(json.dumps(report.to_dict(), indent=1))
     if not report.ok:
         # The report may be long (or on stdout); scripts and humans get one line here.
-        first = report.problems[0]
+        first = report.headline() or report.problems[0]
         where = f"chunk {first.chunk}" if first.chunk is not None else "session"
         more = f" (and {len(report.problems) - 1} more)" if len(report.problems) > 1 else ""
         print(f"lucid-seal {args.command}: FAILED: [{where}] {first.code}: "
@@ -227,6 +365,9 @@ def _print_report(report: VerifyReport, where: str, *, as_json: bool, out: TextI
         return
     print(f"source {where}", file=out)
     for line in report.lines():
+        print(line, file=out)
+    print("", file=out)
+    for line in report.audit_lines():
         print(line, file=out)
 
 

@@ -31,3 +31,7 @@ class IntegrityError(SealingError):
 
 class AuthenticationError(SealingError):
     """AES-GCM rejected a chunk: its header or ciphertext is not what was sealed."""
+
+
+class ObjectReadError(SealingError):
+    """A listed object could not be read (store error, vanished, unreadable file)."""

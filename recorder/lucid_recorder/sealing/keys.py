@@ -4,8 +4,9 @@ The recipient holds an X25519 key pair; only its public half enters the
 cluster. A data key is wrapped ECIES-style: a fresh ephemeral X25519 key
 agrees a secret with the recipient, HKDF-SHA256 turns it into a one-time
 key-encryption key, and AES-256-GCM seals the data key under it. HKDF's info
-and the GCM associated data both bind the session UID and the key epoch, so a
-wrapped key copied into another session or epoch does not open.
+and the GCM associated data both bind the session (version 2: UID, namespace and
+name; version 1: the UID only), the key epoch and (version 2) the run's signing
+key, so a wrapped key copied into another session, epoch or run does not open.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ WRAPPED_KEY_BYTES = DATA_KEY_BYTES + 16  # GCM appends a 16-byte tag
 X25519_BYTES = 32
 FINGERPRINT_BYTES = 32
 _WRAP_LABEL = b"lucid/v1/data-key-wrap\x00"
+_WRAP_LABEL_V2 = b"lucid/v2/data-key-wrap\x00"
+SIGNER_BYTES = 32
 # The key-encryption key is fresh for every wrap (new ephemeral key), so one
 # fixed nonce never meets the same key twice.
 _WRAP_NONCE = bytes(12)
@@ -52,8 +55,12 @@ class KeyRecord:
     recipient_fingerprint: bytes
     ephemeral_public_key: bytes
     wrapped_key: bytes
+    # The run's raw ed25519 public key (chunk format 2); empty in format 1.
+    signer: bytes = b""
 
     def __post_init__(self) -> None:
+        if len(self.signer) not in (0, SIGNER_BYTES):
+            raise ValueError(f"signing key must be {SIGNER_BYTES} bytes, not {len(self.signer)}")
         if not 0 <= self.epoch < 2**32:
             raise ValueError(f"key epoch {self.epoch} is outside 0..2^32-1")
         for name, value, size in (
@@ -65,8 +72,24 @@ class KeyRecord:
                 raise ValueError(f"{name} must be {size} bytes, not {len(value)}")
 
 
-def _wrap_context(session_uid: str, epoch: int) -> bytes:
-    return _WRAP_LABEL + struct.pack(">I", epoch) + session_uid.encode()
+@dataclass(frozen=True)
+class WrapSession:
+    """What a wrapped key is bound to besides its epoch."""
+
+    uid: str
+    namespace: str = ""
+    name: str = ""
+
+
+def _wrap_context(session: WrapSession, epoch: int, signer: bytes) -> bytes:
+    if not signer:  # format 1
+        return _WRAP_LABEL + struct.pack(">I", epoch) + session.uid.encode()
+    parts = [value.encode() for value in (session.uid, session.namespace, session.name)]
+    if any(len(part) > 255 for part in parts):
+        raise ValueError("session UID, namespace and name must be at most 255 bytes each")
+    # Length-prefixed, so no two sessions share a context.
+    return (_WRAP_LABEL_V2 + struct.pack(">I", epoch)
+            + b"".join(bytes([len(part)]) + part for part in parts) + signer)
 
 
 def _kek(shared: bytes, ephemeral: bytes, recipient: bytes, context: bytes) -> bytes:
@@ -81,14 +104,17 @@ def new_data_key() -> bytes:
 
 
 def wrap_data_key(
-    data_key: bytes, recipient: X25519PublicKey, session_uid: str, epoch: int
+    data_key: bytes, recipient: X25519PublicKey, session: WrapSession | str, epoch: int,
+    signer: bytes = b"",
 ) -> KeyRecord:
     if len(data_key) != DATA_KEY_BYTES:
         raise ValueError(f"data key must be {DATA_KEY_BYTES} bytes")
+    if isinstance(session, str):
+        session = WrapSession(session)
     ephemeral = X25519PrivateKey.generate()
     ephemeral_raw = ephemeral.public_key().public_bytes_raw()
     recipient_raw = recipient.public_bytes_raw()
-    context = _wrap_context(session_uid, epoch)
+    context = _wrap_context(session, epoch, signer)
     try:
         shared = ephemeral.exchange(recipient)
     except ValueError as exc:
@@ -96,10 +122,13 @@ def wrap_data_key(
         raise KeyFormatError("recipient public key is not a usable X25519 point") from exc
     kek = _kek(shared, ephemeral_raw, recipient_raw, context)
     wrapped = AESGCM(kek).encrypt(_WRAP_NONCE, data_key, context)
-    return KeyRecord(epoch, fingerprint(recipient), ephemeral_raw, wrapped)
+    return KeyRecord(epoch, fingerprint(recipient), ephemeral_raw, wrapped, signer)
 
 
-def unwrap_data_key(record: KeyRecord, private_key: X25519PrivateKey, session_uid: str) -> bytes:
+def unwrap_data_key(record: KeyRecord, private_key: X25519PrivateKey,
+                    session: WrapSession | str) -> bytes:
+    if isinstance(session, str):
+        session = WrapSession(session)
     mine = fingerprint(private_key.public_key())
     if record.recipient_fingerprint != mine:
         raise UnwrapError(
@@ -107,7 +136,7 @@ def unwrap_data_key(record: KeyRecord, private_key: X25519PrivateKey, session_ui
             f"{short_fingerprint(record.recipient_fingerprint)}, but the private key given "
             f"belongs to {short_fingerprint(mine)}"
         )
-    context = _wrap_context(session_uid, record.epoch)
+    context = _wrap_context(session, record.epoch, record.signer)
     try:
         peer = X25519PublicKey.from_public_bytes(record.ephemeral_public_key)
         shared = private_key.exchange(peer)
@@ -116,7 +145,7 @@ def unwrap_data_key(record: KeyRecord, private_key: X25519PrivateKey, session_ui
         return AESGCM(kek).decrypt(_WRAP_NONCE, record.wrapped_key, context)
     except (InvalidTag, ValueError) as exc:
         raise UnwrapError(
-            f"the data key of epoch {record.epoch} does not open for session {session_uid}: "
+            f"the data key of epoch {record.epoch} does not open for session {session.uid}: "
             "its key record was altered or copied from another session"
         ) from exc
 

@@ -6,23 +6,36 @@ the two against each other. `complete` is serialised last and is true only
 in the final manifest, written after every chunk was acknowledged; any
 other state (no manifest, or complete: false) means the session is
 incomplete.
+
+Format 2 adds the run's signing key to each key epoch and a signature by the
+run that wrote the manifest: a manifest rebuilt by someone who can only write
+the bucket (from the chunks' plaintext headers, say) no longer verifies.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 from collections.abc import Iterable, Sequence
 from enum import StrEnum
-from typing import Literal
+from typing import Any, Literal
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 from lucid_recorder.sealing.keys import KeyRecord
-from lucid_recorder.sealing.sealer import ChunkInfo
+from lucid_recorder.sealing.sealer import ChunkInfo, RunSigner
 
-MANIFEST_FORMAT = "lucid.manifest/v1"
+MANIFEST_FORMAT_V1 = "lucid.manifest/v1"
+MANIFEST_FORMAT = "lucid.manifest/v2"
+_MANIFEST_LABEL = b"lucid/v2/manifest\x00"
+# A final manifest lists about 250 bytes per chunk: 16 MiB holds some 60 000 chunks (six
+# weeks of the default 60 s chunks). Anything larger is refused unread, and verification
+# goes on without it (the chunks describe themselves; the operator's seal pins them).
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 
 class _Model(BaseModel):
@@ -44,6 +57,8 @@ class ManifestKey(_Model):
     recipient_fingerprint: str = Field(pattern=r"^[0-9a-f]{64}$")
     ephemeral_public_key: str
     wrapped_key: str
+    # The run's ed25519 public key (format 2).
+    signing_public_key: str | None = None
 
     @classmethod
     def of(cls, record: KeyRecord) -> ManifestKey:
@@ -52,6 +67,8 @@ class ManifestKey(_Model):
             recipient_fingerprint=record.recipient_fingerprint.hex(),
             ephemeral_public_key=base64.b64encode(record.ephemeral_public_key).decode(),
             wrapped_key=base64.b64encode(record.wrapped_key).decode(),
+            signing_public_key=(base64.b64encode(record.signer).decode() if record.signer
+                                else None),
         )
 
     @model_validator(mode="after")
@@ -66,6 +83,8 @@ class ManifestKey(_Model):
             bytes.fromhex(self.recipient_fingerprint),
             base64.b64decode(self.ephemeral_public_key, validate=True),
             base64.b64decode(self.wrapped_key, validate=True),
+            base64.b64decode(self.signing_public_key, validate=True)
+            if self.signing_public_key else b"",
         )
 
 
@@ -142,8 +161,15 @@ class Totals(_Model):
     sealed_bytes: int = Field(ge=0)
 
 
+class ManifestSignature(_Model):
+    """Which run signed the manifest (its key epoch) and the ed25519 signature."""
+
+    epoch: int = Field(ge=0, lt=2**32)
+    value: str
+
+
 class Manifest(_Model):
-    format: Literal["lucid.manifest/v1"] = MANIFEST_FORMAT
+    format: Literal["lucid.manifest/v1", "lucid.manifest/v2"] = MANIFEST_FORMAT
     session: SessionIdentity
     recipient_fingerprint: str = Field(pattern=r"^[0-9a-f]{64}$")
     started_at: dt.datetime
@@ -154,11 +180,34 @@ class Manifest(_Model):
     gaps: list[Gap]
     totals: Totals
     last_chunk_sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$")
+    signature: ManifestSignature | None = None
     # Declared last so it is serialised last: the completion marker.
     complete: bool = False
 
     def to_json(self) -> bytes:
-        return self.model_dump_json(by_alias=True, indent=1).encode() + b"\n"
+        if self.format == MANIFEST_FORMAT_V1:
+            # Exactly what format 1 writers wrote: its readers know no other field.
+            v1_only: Any = {"signature": True, "keys": {"__all__": {"signing_public_key"}}}
+            return self.model_dump_json(by_alias=True, indent=1, exclude=v1_only).encode() \
+                + b"\n"
+        return self.model_dump_json(by_alias=True, indent=1, exclude_none=True).encode() + b"\n"
+
+    def signing_bytes(self) -> bytes:
+        """What the run signs: the manifest without its signature, as canonical JSON."""
+        body = self.model_dump(mode="json", by_alias=True, exclude_none=True,
+                               exclude={"signature"})
+        return _MANIFEST_LABEL + json.dumps(body, sort_keys=True, separators=(",", ":"),
+                                            ensure_ascii=True).encode()
+
+    def signed_by(self, public_raw: bytes) -> bool:
+        if self.signature is None:
+            return False
+        try:
+            Ed25519PublicKey.from_public_bytes(public_raw).verify(
+                base64.b64decode(self.signature.value, validate=True), self.signing_bytes())
+        except (InvalidSignature, ValueError):
+            return False
+        return True
 
     @classmethod
     def from_json(cls, data: bytes) -> Manifest:
@@ -177,10 +226,16 @@ def build_manifest(
     started_at: dt.datetime,
     now: dt.datetime,
     complete: bool,
+    signer: RunSigner | None = None,
+    epoch: int = 0,
 ) -> Manifest:
-    """The manifest for `chunks` (every chunk sealed so far, in any order)."""
+    """The manifest for `chunks` (every chunk sealed so far, in any order).
+
+    With `signer` (the run of key epoch `epoch`), format 2, signed; else format 1.
+    """
     ordered = sorted(chunks, key=lambda c: c.seq)
-    return Manifest(
+    manifest = Manifest(
+        format=MANIFEST_FORMAT if signer is not None else MANIFEST_FORMAT_V1,
         session=session,
         recipient_fingerprint=recipient_fingerprint.hex(),
         started_at=started_at,
@@ -197,3 +252,7 @@ def build_manifest(
         last_chunk_sha256=ordered[-1].sha256 if ordered else None,
         complete=complete,
     )
+    if signer is None:
+        return manifest
+    value = base64.b64encode(signer.sign(manifest.signing_bytes())).decode()
+    return manifest.model_copy(update={"signature": ManifestSignature(epoch=epoch, value=value)})

@@ -7,6 +7,12 @@ reopen the old key and starts a new epoch with a new data key, continuing
 the sequence numbers and the hash chain where the last sealed chunk left
 off. (Python cannot wipe `bytes`, so the key lives until garbage collection;
 it never leaves the process.)
+
+The run also makes an ed25519 signing key, likewise only in memory, and signs
+every chunk (format 2) and every manifest it writes with it. Its public half
+goes into each chunk header, the manifest and the session's status, where the
+operator countersigns it: whoever holds the recipient's public key can seal
+chunks, but only this run can sign them.
 """
 
 from __future__ import annotations
@@ -14,19 +20,20 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 
 from lucid_recorder.sealing.compression import Compressed
 from lucid_recorder.sealing.container import (
-    FIXED_HEADER_BYTES,
     FLAG_DATA_DROPPED_BEFORE,
     GCM_TAG_BYTES,
     GENESIS,
     MAX_SEQ,
+    VERSION,
     ChunkHeader,
-    seal,
+    seal_and_hash,
 )
-from lucid_recorder.sealing.keys import KeyRecord, new_data_key, wrap_data_key
+from lucid_recorder.sealing.keys import KeyRecord, WrapSession, new_data_key, wrap_data_key
 
 
 @dataclass(frozen=True)
@@ -43,10 +50,10 @@ class ChunkInfo:
     dropped_before: bool = False
 
     @classmethod
-    def of(cls, header: ChunkHeader, sealed: bytes) -> ChunkInfo:
+    def of(cls, header: ChunkHeader, sealed: bytes, sha256: str | None = None) -> ChunkInfo:
         return cls(header.seq, header.epoch, header.start_ns, header.end_ns,
-                   header.plaintext_len, len(sealed), hashlib.sha256(sealed).hexdigest(),
-                   header.dropped_before)
+                   header.plaintext_len, len(sealed),
+                   sha256 or hashlib.sha256(sealed).hexdigest(), header.dropped_before)
 
 
 @dataclass(frozen=True)
@@ -59,11 +66,27 @@ class SealedChunk:
         return self.info.seq
 
 
+class RunSigner:
+    """The run's ed25519 key: made here, kept in memory only, never written anywhere."""
+
+    def __init__(self) -> None:
+        self._key = Ed25519PrivateKey.generate()
+        self.public_raw = self._key.public_key().public_bytes_raw()
+
+    def __repr__(self) -> str:
+        return f"RunSigner(public={self.public_raw.hex()[:16]})"
+
+    def sign(self, message: bytes) -> bytes:
+        return self._key.sign(message)
+
+
 class Sealer:
     """Allocates sequence numbers and seals chunks under one epoch's data key.
 
     Not thread-safe: one pipeline stage owns it. Sequence numbers come only
-    from here, which is what makes the deterministic nonces unique.
+    from here, which is what makes the deterministic nonces unique. With
+    `namespace` and `name` it writes chunk format 2 (signed, the whole session
+    identity bound); without them, format 1 (kept for tests of old recordings).
     """
 
     def __init__(
@@ -74,14 +97,21 @@ class Sealer:
         epoch: int = 0,
         next_seq: int = 0,
         prev_sha256: bytes = GENESIS,
+        namespace: str = "",
+        name: str = "",
     ) -> None:
         if len(prev_sha256) != 32:
             raise ValueError("prev_sha256 must be 32 bytes")
         if (next_seq == 0) != (prev_sha256 == GENESIS):
             raise ValueError("only seq 0 starts the chain, and it must start from GENESIS")
         self._session_uid = session_uid
+        self.namespace, self.name = namespace, name
+        self.version = VERSION if namespace and name else 1
+        self.signer: RunSigner | None = RunSigner() if self.version >= 2 else None
         self._data_key = new_data_key()
-        self.key_record: KeyRecord = wrap_data_key(self._data_key, recipient, session_uid, epoch)
+        self.key_record: KeyRecord = wrap_data_key(
+            self._data_key, recipient, WrapSession(session_uid, namespace, name), epoch,
+            self.signer.public_raw if self.signer is not None else b"")
         self.epoch = epoch
         self.next_seq = next_seq
         self.prev_sha256 = prev_sha256
@@ -96,8 +126,26 @@ class Sealer:
 
     def sealed_size(self, payload_len: int) -> int:
         """Exact size of the sealed chunk for a payload: lets the spool check room first."""
-        return FIXED_HEADER_BYTES + len(self._session_uid.encode()) + payload_len \
-            + GCM_TAG_BYTES
+        return self._header(0, 0, 0, payload_len, 0).sealed_len
+
+    def _header(self, codec: int, flags: int, start_ns: int, payload_len: int, end_ns: int,
+                plaintext_len: int = 0) -> ChunkHeader:
+        return ChunkHeader(
+            codec=codec,  # type: ignore[arg-type]
+            flags=flags,
+            seq=self.next_seq,
+            epoch=self.epoch,
+            start_ns=start_ns,
+            end_ns=end_ns,
+            plaintext_len=plaintext_len,
+            ciphertext_len=payload_len + GCM_TAG_BYTES,
+            prev_sha256=self.prev_sha256,
+            key=self.key_record,
+            session_uid=self._session_uid,
+            namespace=self.namespace,
+            name=self.name,
+            version=self.version,
+        )
 
     def seal(
         self, payload: Compressed, start_ns: int, end_ns: int, *, dropped_before: bool = False
@@ -106,23 +154,13 @@ class Sealer:
             raise OverflowError("sequence numbers exhausted")
         if end_ns < start_ns:
             raise ValueError("end_ns is before start_ns")
-        header = ChunkHeader(
-            codec=payload.codec,
-            flags=FLAG_DATA_DROPPED_BEFORE if dropped_before else 0,
-            seq=self.next_seq,
-            epoch=self.epoch,
-            start_ns=start_ns,
-            end_ns=end_ns,
-            plaintext_len=payload.plaintext_len,
-            ciphertext_len=len(payload.data) + GCM_TAG_BYTES,
-            prev_sha256=self.prev_sha256,
-            key=self.key_record,
-            session_uid=self._session_uid,
-        )
-        sealed = seal(header, payload.data, self._data_key)
+        header = self._header(payload.codec, FLAG_DATA_DROPPED_BEFORE if dropped_before else 0,
+                              start_ns, len(payload.data), end_ns, payload.plaintext_len)
+        sealed, sha256 = seal_and_hash(header, payload.data, self._data_key,
+                                       self.signer.sign if self.signer is not None else None)
         # Advance only once the chunk exists, so the state always describes the
         # last chunk handed out; a seq is never sealed twice either way.
-        info = ChunkInfo.of(header, sealed)
+        info = ChunkInfo.of(header, sealed, sha256)
         self.next_seq += 1
         self.prev_sha256 = bytes.fromhex(info.sha256)
         return SealedChunk(info, sealed)

@@ -2,6 +2,8 @@
 
 from lucid_recorder.storage.errors import (
     BucketMissingError,
+    ChunksNotUploaded,
+    ObjectLockUnavailableError,
     SpoolDiskFull,
     SpoolError,
     SpoolFull,
@@ -11,6 +13,7 @@ from lucid_recorder.storage.errors import (
     StoragePermissionError,
     TransientStorageError,
     UploadMismatchError,
+    seq_ranges,
 )
 from lucid_recorder.storage.journal import DropRecord, SessionState
 from lucid_recorder.storage.layout import SessionLayout
@@ -28,8 +31,10 @@ from lucid_recorder.storage.uploader import (
 __all__ = [
     "BucketMissingError",
     "ChunkObjects",
+    "ChunksNotUploaded",
     "DrainResult",
     "DropRecord",
+    "ObjectLockUnavailableError",
     "ObjectStore",
     "PendingChunk",
     "RetriesExhausted",
@@ -52,6 +57,7 @@ __all__ = [
     "publish_manifest",
     "resume",
     "retry_call",
+    "seq_ranges",
     "translate",
     "upload_pending",
 ]

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+from minio.credentials.providers import Provider
 
 from lucid_common import contract
-from lucid_common.api.spec import Compression, Encryption, Storage
+from lucid_common.api.spec import Compression, Encryption, Retention, Storage
 from lucid_recorder.sealing.compression import Codec
 from lucid_recorder.sealing.errors import KeyFormatError
 from lucid_recorder.sealing.keys import load_public_key
@@ -37,13 +38,22 @@ def codec(compression: Compression) -> tuple[Codec, int]:
 def object_store(
     storage: Storage,
     session: SessionIdentity,
-    access_key: str,
-    secret_key: str,
+    access_key: str = "",
+    secret_key: str = "",
     ca_dir: Path = Path(contract.STORAGE_CA_DIR),
+    *,
+    credentials: Provider | None = None,
+    retention: Retention | None = None,
 ) -> ObjectStore:
-    """An ObjectStore for the session; call ensure_bucket(storage.create_bucket) next."""
+    """An ObjectStore for the session; call ensure_bucket(storage.create_bucket) next.
+
+    The recorder pod passes `credentials` (its mounted Secret, re-read when rotated);
+    tools and benchmarks pass a fixed key pair.
+    """
     tls = storage.tls
     ca_file = ca_dir / tls.ca_secret_ref.key if tls.ca_secret_ref is not None else None
     client = make_client(storage.endpoint, access_key, secret_key, secure=tls.enabled,
-                         ca_file=ca_file, insecure_skip_verify=tls.insecure_skip_verify)
-    return ObjectStore(client, storage.bucket, SessionLayout(storage.key_prefix, session))
+                         ca_file=ca_file, insecure_skip_verify=tls.insecure_skip_verify,
+                         credentials=credentials)
+    return ObjectStore(client, storage.bucket, SessionLayout(storage.key_prefix, session),
+                       retention=retention)

@@ -2,6 +2,7 @@
 
     <prefix>/<namespace>/<name>/<uid>/chunks/<seq:08d>.lrec
     <prefix>/<namespace>/<name>/<uid>/manifest.json
+    <prefix>/<namespace>/<name>/<uid>/seals/<counter:08d>.json   the operator's seals
 
 The UID keeps a re-created session of the same name apart from the old one.
 Eight digits keep names in listing order up to 10^8 chunks; beyond that the
@@ -13,12 +14,26 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from lucid_common.evidence import SEALS_DIR, seal_key
+from lucid_common.layout import session_root
 from lucid_recorder.sealing.manifest import SessionIdentity
 from lucid_recorder.sealing.sealer import ChunkInfo
 
 CHUNK_CONTENT_TYPE = "application/vnd.lucid.chunk"
 MANIFEST_CONTENT_TYPE = "application/json"
-_CHUNK_NAME = re.compile(r"^(\d{8,20})\.lrec$")
+# ASCII digits only (\d also matches other scripts' digits), and only the one spelling
+# chunk_key() writes: a name with extra leading zeros would alias another chunk.
+_CHUNK_NAME = re.compile(r"^([0-9]{8,20})\.lrec$", re.ASCII)
+_SEAL_NAME = re.compile(r"^([0-9]{8,20})\.json$", re.ASCII)
+
+
+def parse_chunk_name(name: str) -> int | None:
+    """The sequence number of `<seq:08d>.lrec`, in exactly the form chunk_key() writes."""
+    match = _CHUNK_NAME.match(name)
+    if match is None:
+        return None
+    seq = int(match.group(1))
+    return seq if f"{seq:08d}" == match.group(1) and seq < 2**64 else None
 _META = "lucid-"
 
 
@@ -30,8 +45,22 @@ class SessionLayout:
     @property
     def root(self) -> str:
         s = self.session
-        parts = [p for p in (self.prefix.strip("/"), s.namespace, s.name, s.uid) if p]
-        return "/".join(parts) + "/"
+        return session_root(self.prefix, s.namespace, s.name, s.uid)
+
+    @property
+    def seals_prefix(self) -> str:
+        return self.root + SEALS_DIR
+
+    def seal_key(self, counter: int) -> str:
+        return seal_key(self.root, counter)
+
+    def parse_seal_key(self, key: str) -> int | None:
+        if not key.startswith(self.seals_prefix):
+            return None
+        match = _SEAL_NAME.match(key[len(self.seals_prefix):])
+        if match is None or f"{int(match.group(1)):08d}" != match.group(1):
+            return None
+        return int(match.group(1))
 
     @property
     def chunks_prefix(self) -> str:
@@ -48,8 +77,7 @@ class SessionLayout:
         """The sequence number in a chunk object's name; None for anything else."""
         if not key.startswith(self.chunks_prefix):
             return None
-        match = _CHUNK_NAME.match(key[len(self.chunks_prefix):])
-        return int(match.group(1)) if match else None
+        return parse_chunk_name(key[len(self.chunks_prefix):])
 
 
 def chunk_metadata(session_uid: str, info: ChunkInfo) -> dict[str, str]:

@@ -17,6 +17,9 @@ from lucid_recorder.storage.errors import TransientStorageError
 
 T = TypeVar("T")
 
+# Less time than this before the deadline is not worth one more attempt.
+MIN_LAST_WAIT = 0.05
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -61,7 +64,7 @@ def retry_call(
     policy: RetryPolicy,
     *,
     retryable: Callable[[BaseException], bool] = lambda e: isinstance(e, TransientStorageError),
-    deadline: float | None = None,
+    deadline: float | Callable[[], float | None] | None = None,
     on_retry: Callable[[int, BaseException, float], None] | None = None,
     sleep: Callable[[float], None] = time.sleep,
     clock: Callable[[], float] = time.monotonic,
@@ -69,9 +72,11 @@ def retry_call(
 ) -> T:
     """Run `call` until it succeeds; non-retryable errors propagate at once.
 
-    `deadline` is a `clock()` value: no retry is started that would sleep past
-    it (a graceful shutdown has a grace period). `on_retry(attempt, error,
-    delay)` lets the caller count retries and report Degraded.
+    `deadline` is a `clock()` value, or a function returning the current one (None:
+    none yet), read after each failed attempt: a backoff that would sleep past it is cut
+    to end at it, for one last attempt there, and no retry starts after it (a graceful
+    shutdown has a grace period, which begins while a retry is under way).
+    `on_retry(attempt, error, delay)` lets the caller count retries and report Degraded.
     """
     attempt = 0
     while True:
@@ -84,10 +89,15 @@ def retry_call(
             if policy.max_attempts is not None and attempt >= policy.max_attempts:
                 raise RetriesExhausted(f"gave up after {attempt} attempts: {exc}") from exc
             wait = policy.delay(attempt, rand)
-            if deadline is not None and clock() + wait > deadline:
-                raise RetriesExhausted(
-                    f"gave up after {attempt} attempts (deadline): {exc}"
-                ) from exc
+            limit = deadline() if callable(deadline) else deadline
+            if limit is not None and clock() + wait > limit:
+                # The time up to the deadline is still used: one last attempt at it,
+                # rather than giving up while a backoff would overshoot it.
+                wait = limit - clock()
+                if wait < MIN_LAST_WAIT:
+                    raise RetriesExhausted(
+                        f"gave up after {attempt} attempts (deadline): {exc}"
+                    ) from exc
             if on_retry is not None:
                 on_retry(attempt, exc, wait)
             sleep(wait)

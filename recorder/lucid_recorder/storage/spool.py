@@ -36,6 +36,7 @@ from lucid_recorder.sealing.manifest import SessionIdentity
 from lucid_recorder.sealing.sealer import ChunkInfo, SealedChunk, Sealer
 from lucid_recorder.storage.errors import SpoolDiskFull, SpoolError, SpoolFull, SpoolMismatchError
 from lucid_recorder.storage.journal import DropRecord, Journal, SessionState
+from lucid_recorder.storage.layout import parse_chunk_name
 
 
 class SpoolPolicy(StrEnum):
@@ -110,9 +111,9 @@ class Spool:
     def _chunk_files(self) -> dict[int, Path]:
         found: dict[int, Path] = {}
         for path in self._chunks_dir.iterdir():
-            stem, dot, ext = path.name.partition(".")
-            if dot and ext == "lrec" and stem.isdigit():
-                found[int(stem)] = path
+            seq = parse_chunk_name(path.name)
+            if seq is not None:
+                found[seq] = path
         return found
 
     def _recover(self) -> SessionState:

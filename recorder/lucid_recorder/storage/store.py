@@ -9,24 +9,33 @@ errors of errors.py.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import hashlib
 import io
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
 
 import urllib3
 from minio import Minio
+from minio.credentials.providers import Provider
 from minio.error import InvalidResponseError, MinioException, S3Error, ServerError
 from minio.helpers import MIN_PART_SIZE
+from minio.retention import Retention as ObjectRetention
 
+from lucid_common.api import Seal
+from lucid_common.api.spec import Retention
+from lucid_common.evidence import parse_seal
+from lucid_recorder.sealing.compression import MAX_PLAINTEXT_BYTES
 from lucid_recorder.sealing.container import MAX_HEADER_BYTES, ChunkHeader
-from lucid_recorder.sealing.errors import ChunkFormatError
+from lucid_recorder.sealing.errors import ChunkFormatError, ObjectReadError
 from lucid_recorder.sealing.keys import KeyRecord
-from lucid_recorder.sealing.manifest import Manifest
+from lucid_recorder.sealing.manifest import MAX_MANIFEST_BYTES, Manifest
 from lucid_recorder.sealing.sealer import ChunkInfo
 from lucid_recorder.storage.errors import (
     BucketMissingError,
+    ObjectLockUnavailableError,
     StorageAuthError,
     StorageError,
     StoragePermissionError,
@@ -43,6 +52,13 @@ from lucid_recorder.storage.layout import (
 )
 
 T = TypeVar("T")
+log = logging.getLogger("lucid.recorder.storage")
+
+# No chunk the recorder writes is larger (header, payload of at most 512 MiB plus zstd's
+# worst case, tag, signature); anything larger is not read into memory.
+MAX_CHUNK_OBJECT_BYTES = MAX_PLAINTEXT_BYTES + MAX_PLAINTEXT_BYTES // 128 + (1 << 20)
+MAX_SEAL_BYTES = 256 * 1024
+MAX_SEALS = 100_000
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 30.0
@@ -58,6 +74,17 @@ PERMANENT_CODES = frozenset({
     "InvalidBucketName", "InvalidObjectName", "KeyTooLongError", "EntityTooLarge",
     "MetadataTooLarge", "InvalidArgument", "InvalidRequest", "MethodNotAllowed",
     "NotImplemented", "InvalidStorageClass",
+})
+
+
+class ObjectTooLargeError(StorageError):
+    """An object (manifest, seal) larger than it can legitimately be: not read."""
+
+
+# What stores answer for an object without retention, or a bucket without object lock.
+RETENTION_ABSENT_CODES = frozenset({
+    "NoSuchObjectLockConfiguration", "ObjectLockConfigurationNotFoundError",
+    "InvalidRequest", "NoSuchKey", "MethodNotAllowed", "NotImplemented",
 })
 
 
@@ -97,8 +124,13 @@ def make_client(
     secure: bool,
     ca_file: Path | None = None,
     insecure_skip_verify: bool = False,
+    credentials: Provider | None = None,
 ) -> Minio:
-    """A Minio client whose every request is bounded and never retried by urllib3."""
+    """A Minio client whose every request is bounded and never retried by urllib3.
+
+    `credentials`, when given, is asked for the keys on every request (a rotated Secret
+    reaches a running recorder that way) and `access_key`/`secret_key` are ignored.
+    """
     http = urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
         retries=False,
@@ -106,8 +138,40 @@ def make_client(
         cert_reqs="CERT_NONE" if insecure_skip_verify else "CERT_REQUIRED",
         ca_certs=str(ca_file) if ca_file is not None else None,
     )
+    if credentials is not None:
+        return Minio(endpoint, credentials=credentials, secure=secure, http_client=http,
+                     cert_check=not insecure_skip_verify)
     return Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
                  http_client=http, cert_check=not insecure_skip_verify)
+
+
+# What a store answers to object-lock requests it cannot honour: AWS and MinIO say
+# ObjectLockConfigurationNotFoundError for a bucket made without the lock, others
+# NotImplemented or an InvalidRequest/InvalidArgument naming the lock.
+NO_LOCK_CODES = frozenset({"ObjectLockConfigurationNotFoundError", "NotImplemented"})
+
+
+def object_retention(retention: Retention | None, now: dt.datetime) -> ObjectRetention | None:
+    """The Object Lock retention of an object written at `now` under spec.retention."""
+    if retention is None:
+        return None
+    return ObjectRetention(retention.s3_mode, retention.retain_until(now))
+
+
+def no_object_lock(exc: S3Error) -> bool:
+    """Whether the store refused a request because the bucket or store has no object lock."""
+    code = exc.code or ""
+    if code in NO_LOCK_CODES:
+        return True
+    return code in {"InvalidRequest", "InvalidArgument", "InvalidBucketState"} and \
+        "lock" in (exc.message or "").lower()
+
+
+def lock_missing_message(bucket: str, detail: str) -> str:
+    return (f"bucket {bucket} has no S3 Object Lock ({detail}), so spec.retention cannot be "
+            "honoured: use a bucket created with object lock enabled (MinIO: mc mb "
+            "--with-lock; Lucid creates new buckets that way when storage.createBucket is "
+            "true), or remove spec.retention from a new session")
 
 
 def _sha256_b64(data: bytes) -> str:
@@ -115,10 +179,19 @@ def _sha256_b64(data: bytes) -> str:
 
 
 class ObjectStore:
-    def __init__(self, client: Minio, bucket: str, layout: SessionLayout) -> None:
+    def __init__(
+        self,
+        client: Minio,
+        bucket: str,
+        layout: SessionLayout,
+        retention: Retention | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
         self.client = client
         self.bucket = bucket
         self.layout = layout
+        self.retention = retention
+        self.clock = clock
 
     def _call(self, what: str, call: Callable[[], T]) -> T:
         try:
@@ -129,38 +202,120 @@ class ObjectStore:
     # -- bucket ------------------------------------------------------------------
 
     def ensure_bucket(self, create: bool) -> None:
+        """The bucket exists (created with object lock if it may be created), and has
+        object lock when spec.retention asks for it."""
         what = f"checking bucket {self.bucket}"
-        if self._call(what, lambda: self.client.bucket_exists(self.bucket)):
-            return
-        if not create:
-            raise BucketMissingError(
-                f"bucket {self.bucket} does not exist and storage.createBucket is false"
-            )
         try:
-            self.client.make_bucket(self.bucket)
+            exists = self._call(what, lambda: self.client.bucket_exists(self.bucket))
+        except StoragePermissionError:
+            # Write-only session keys (the operator's scoped credentials) may not even ask;
+            # the operator checked the bucket with its own key, and a put into a missing
+            # bucket still fails as BucketMissingError.
+            log.info("may not check bucket %s; assuming whoever issued these keys did",
+                     self.bucket)
+            return
+        if not exists:
+            if not create:
+                raise BucketMissingError(
+                    f"bucket {self.bucket} does not exist and storage.createBucket is false"
+                )
+            self._make_bucket()
+        if self.retention is not None:
+            self.check_object_lock()
+
+    def _make_bucket(self) -> None:
+        # Always with object lock (it also turns versioning on, so an overwritten object
+        # keeps its earlier version): a bucket made without it can never get retention
+        # later on MinIO. Only a store that cannot lock at all gets a plain bucket, and
+        # only for sessions without spec.retention.
+        try:
+            self._create(object_lock=True)
+        except S3Error as exc:
+            if not no_object_lock(exc) and exc.code not in {"InvalidRequest", "InvalidArgument"}:
+                raise translate(exc, f"creating bucket {self.bucket}") from exc
+            if self.retention is not None:
+                raise ObjectLockUnavailableError(lock_missing_message(
+                    self.bucket, f"the store refused to create it with a lock: {exc.code}"
+                )) from exc
+            log.warning("the store cannot create bucket %s with object lock (%s); creating it "
+                        "without: sessions with spec.retention cannot use it", self.bucket,
+                        exc.code)
+            try:
+                self._create(object_lock=False)
+            except S3Error as plain:
+                raise translate(plain, f"creating bucket {self.bucket}") from plain
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise translate(exc, f"creating bucket {self.bucket}") from exc
+
+    def _create(self, object_lock: bool) -> None:
+        try:
+            self.client.make_bucket(self.bucket, object_lock=object_lock)
         except S3Error as exc:
             if exc.code == "BucketAlreadyOwnedByYou":
                 return  # created concurrently by another recorder: fine
             if exc.code == "AccessDenied":
                 raise BucketMissingError(
                     f"bucket {self.bucket} does not exist and the credentials may not create "
-                    "it (s3:CreateBucket)"
+                    "it (s3:CreateBucket, and for the object lock Lucid creates buckets with "
+                    "s3:PutBucketObjectLockConfiguration and s3:PutBucketVersioning)"
                 ) from exc
-            raise translate(exc, f"creating bucket {self.bucket}") from exc
+            raise
+
+    def check_object_lock(self, doing: str = "") -> bool:
+        """Raise ObjectLockUnavailableError unless the bucket has object lock enabled.
+
+        True: the lock is there. False: these credentials may not read the configuration.
+        """
+        try:
+            self.client.get_object_lock_config(self.bucket)
+        except S3Error as exc:
+            if no_object_lock(exc):
+                detail = exc.code or "no lock configuration"
+                raise ObjectLockUnavailableError(lock_missing_message(
+                    self.bucket, f"{doing}: {detail}" if doing else detail)) from exc
+            if exc.code == "AccessDenied":
+                # Credentials scoped to writing (docs/storage.md) may not read the bucket's
+                # configuration; the first put then tells, with the same message.
+                log.info("may not read the object lock configuration of %s; the first "
+                         "upload will show whether it has one", self.bucket)
+                return False
+            raise translate(exc, f"reading the object lock configuration of {self.bucket}"
+                            ) from exc
         except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
-            raise translate(exc, f"creating bucket {self.bucket}") from exc
+            raise translate(exc, f"reading the object lock configuration of {self.bucket}"
+                            ) from exc
+        return True
 
     # -- writing -----------------------------------------------------------------
 
     def _put(self, key: str, data: bytes, content_type: str, metadata: dict[str, str]) -> None:
         checksum = _sha256_b64(data)
         headers = {**metadata, "x-amz-checksum-sha256": checksum}
-        result = self._call(f"uploading {key}", lambda: self.client.put_object(
-            self.bucket, key, io.BytesIO(data), len(data), content_type=content_type,
-            metadata=headers,
-            # One part: a multipart ETag is not the object's MD5 and gains nothing here.
-            part_size=max(len(data), MIN_PART_SIZE),
-        ))
+        # This is the one place objects are put: every chunk, manifest and seal gets the
+        # session's retention here, dated from its own upload.
+        retention = object_retention(self.retention, self.clock())
+        try:
+            result = self._call(f"uploading {key}", lambda: self.client.put_object(
+                self.bucket, key, io.BytesIO(data), len(data), content_type=content_type,
+                metadata=headers, retention=retention,
+                # One part: a multipart ETag is not the object's MD5 and gains nothing here.
+                part_size=max(len(data), MIN_PART_SIZE),
+            ))
+        except StorageError as exc:
+            cause = exc.__cause__
+            if retention is not None and isinstance(cause, S3Error):
+                if no_object_lock(cause):
+                    raise ObjectLockUnavailableError(lock_missing_message(
+                        self.bucket, f"uploading {key}: {cause.code}")) from cause
+                # SeaweedFS says only "Invalid Request": ask the bucket why. When the
+                # credentials may not ask, the lock headers are still the likely cause.
+                if cause.code == "InvalidRequest" and \
+                        not self.check_object_lock(f"uploading {key}"):
+                    raise ObjectLockUnavailableError(lock_missing_message(
+                        self.bucket, f"uploading {key}: the store refused the retention "
+                        f"headers ({cause.code}) and its lock configuration is not readable "
+                        "with these credentials")) from cause
+            raise
         # The store verified the body against x-amz-checksum-sha256 before
         # answering; check that it echoes ours, or else the ETag's MD5.
         echoed = result.http_headers.get("x-amz-checksum-sha256") if result.http_headers else None
@@ -191,6 +346,8 @@ class ObjectStore:
             except S3Error as exc:
                 if exc.code == "NoSuchKey":
                     return None
+                if exc.code == "InvalidRange":
+                    return b""  # a ranged read of an empty object
                 raise
             try:
                 return response.read()
@@ -199,23 +356,95 @@ class ObjectStore:
                 response.release_conn()
         return self._call(f"reading {key}", call)
 
+    def _get_bounded(self, key: str, limit: int, what: str) -> bytes | None:
+        """The object, or None when absent; ManifestTooLarge-style StorageError past `limit`.
+
+        The read itself is capped too: a size that changes between stat and read (or a
+        store that lies about it) cannot make this hold more than `limit` + 1 bytes.
+        """
+        data = self._get(key, 0, limit + 1)
+        if data is not None and len(data) > limit:
+            size = self._call(f"inspecting {key}",
+                              lambda: self.client.stat_object(self.bucket, key)).size
+            raise ObjectTooLargeError(
+                f"{what} {key} is {size} bytes, more than the {limit} bytes it may have: "
+                "not read")
+        return data
+
     def get_manifest(self) -> Manifest | None:
-        data = self._get(self.layout.manifest_key)
+        data = self.get_manifest_bytes()
         return Manifest.from_json(data) if data is not None else None
 
     def get_manifest_bytes(self) -> bytes | None:
         """manifest.json as stored, unparsed (the browser player checks it itself)."""
-        return self._get(self.layout.manifest_key)
+        return self._get_bounded(self.layout.manifest_key, MAX_MANIFEST_BYTES, "manifest")
+
+    def seals(self) -> list[tuple[str, Seal | str]]:
+        """The operator's seal objects, by name: each parsed, or why it could not be."""
+        def call() -> list[str]:
+            objects = self.client.list_objects(self.bucket, prefix=self.layout.seals_prefix,
+                                               recursive=True)
+            names: list[str] = []
+            for o in objects:
+                names.append(o.object_name or "")
+                if len(names) > MAX_SEALS:
+                    break
+            return names
+        found: list[tuple[str, Seal | str]] = []
+        for key in self._call(f"listing {self.layout.seals_prefix}", call):
+            short = key.removeprefix(self.layout.root)
+            if self.layout.parse_seal_key(key) is None:
+                found.append((short, "not a seal name the operator writes"))
+                continue
+            try:
+                data = self._get_bounded(key, MAX_SEAL_BYTES, "seal")
+            except ObjectTooLargeError as exc:
+                found.append((short, str(exc)))
+                continue
+            if data is None:
+                continue  # deleted since the listing: the anchor check catches a rollback
+            try:
+                found.append((short, parse_seal(data)))
+            except ValueError as exc:
+                found.append((short, f"not a seal: {' '.join(str(exc).split())[:200]}"))
+        return found
+
+    def retention(self, key: str) -> tuple[str, str] | None:
+        """(mode, retain-until, RFC 3339) of the object's S3 Object Lock retention, if any."""
+        def call() -> tuple[str, str] | None:
+            try:
+                found = self.client.get_object_retention(self.bucket, key)
+            except S3Error as exc:
+                if exc.code in RETENTION_ABSENT_CODES:
+                    return None
+                raise
+            if found is None or found.retain_until_date is None:
+                return None
+            until = found.retain_until_date.astimezone(dt.UTC).isoformat()
+            return str(found.mode), until.replace("+00:00", "Z")
+        return self._call(f"reading the retention of {key}", call)
 
     def get_chunk(self, seq: int) -> bytes | None:
         return self._get(self.layout.chunk_key(seq))
 
     def chunk_seqs(self) -> list[int]:
-        def call() -> list[int]:
+        return sorted(self.chunk_listing()[0])
+
+    def chunk_listing(self) -> tuple[dict[int, int], list[str]]:
+        """({seq: size} of the chunk objects, names under chunks/ that are no chunk name)."""
+        def call() -> tuple[dict[int, int], list[str]]:
             objects = self.client.list_objects(self.bucket, prefix=self.layout.chunks_prefix,
                                                recursive=True)
-            seqs = (self.layout.parse_chunk_key(o.object_name or "") for o in objects)
-            return sorted(s for s in seqs if s is not None)
+            sizes: dict[int, int] = {}
+            stray: list[str] = []
+            for o in objects:
+                name = o.object_name or ""
+                seq = self.layout.parse_chunk_key(name)
+                if seq is None:
+                    stray.append(name.removeprefix(self.layout.root))
+                else:
+                    sizes[seq] = o.size or 0
+            return sizes, stray
         return self._call(f"listing {self.layout.chunks_prefix}", call)
 
     def chunk_sizes(self) -> list[tuple[int, int]]:
@@ -230,6 +459,12 @@ class ObjectStore:
 
     def chunks(self) -> ChunkObjects:
         return ChunkObjects(self, self.chunk_seqs())
+
+    def chunks_and_stray(self) -> tuple[ChunkObjects, list[str]]:
+        """The chunk objects (sizes known, so an over-size object is never read) and the
+        names under chunks/ that are not chunk names."""
+        sizes, stray = self.chunk_listing()
+        return ChunkObjects(self, list(sizes), sizes), stray
 
     def chunk_info(self, seq: int) -> tuple[ChunkInfo, KeyRecord]:
         """Facts about a stored chunk for recovery: from its header, read with a range GET."""
@@ -256,7 +491,10 @@ class ObjectStore:
         Used after node loss: the new pod continues the sequence and hash chain
         after the last uploaded chunk instead of overwriting chunk 0.
         """
-        manifest = self.get_manifest()
+        try:
+            manifest = self.get_manifest()
+        except ObjectTooLargeError:
+            manifest = None  # not one the recorder wrote; the chunk headers say it all
         state = SessionState(session=self.layout.session)
         if manifest is not None:
             state.started_at = manifest.started_at
@@ -288,15 +526,24 @@ def session_uids(client: Minio, bucket: str, prefix: str, namespace: str, name: 
 class ChunkObjects(Mapping[int, bytes]):
     """The session's chunk objects as a lazy mapping (seq in name -> bytes), for verify."""
 
-    def __init__(self, store: ObjectStore, seqs: list[int]) -> None:
+    def __init__(self, store: ObjectStore, seqs: list[int],
+                 sizes: Mapping[int, int] | None = None) -> None:
         self._store = store
         self._seqs = sorted(seqs)
         self._set = frozenset(seqs)
+        self._sizes = sizes or {}
 
     def __getitem__(self, seq: int) -> bytes:
+        """The object's bytes; KeyError when it vanished, ObjectReadError when unreadable."""
         if seq not in self._set:
             raise KeyError(seq)
-        data = self._store.get_chunk(seq)
+        size = self._sizes.get(seq, 0)
+        if size > MAX_CHUNK_OBJECT_BYTES:
+            raise ObjectReadError(f"it is {size} bytes, more than any chunk can be")
+        try:
+            data = self._store.get_chunk(seq)
+        except StorageError as exc:
+            raise ObjectReadError(str(exc)) from exc
         if data is None:
             raise KeyError(seq)
         return data

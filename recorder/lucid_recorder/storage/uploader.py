@@ -20,13 +20,19 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
 from lucid_recorder.sealing.keys import fingerprint
 from lucid_recorder.sealing.manifest import Manifest, build_manifest
 from lucid_recorder.sealing.sealer import ChunkInfo, Sealer
-from lucid_recorder.storage.errors import SpoolError
+from lucid_recorder.storage.errors import SpoolError, TransientStorageError
 from lucid_recorder.storage.journal import SessionState
 from lucid_recorder.storage.retry import RetryPolicy, retry_call
 from lucid_recorder.storage.spool import Spool
 from lucid_recorder.storage.store import ObjectStore
 
 OnRetry = Callable[[int, BaseException, float], None]
+Retryable = Callable[[BaseException], bool]
+Deadline = float | Callable[[], float | None] | None
+
+
+def _transient(exc: BaseException) -> bool:
+    return isinstance(exc, TransientStorageError)
 
 
 @dataclass(frozen=True)
@@ -41,17 +47,19 @@ def upload_pending(
     store: ObjectStore,
     policy: RetryPolicy,
     *,
-    deadline: float | None = None,
+    deadline: Deadline = None,
     on_retry: OnRetry | None = None,
     on_uploaded: Callable[[ChunkInfo | None, float], None] | None = None,
     stop: Callable[[], bool] = lambda: False,
     sleep: Callable[[float], None] = time.sleep,
+    retryable: Retryable = _transient,
 ) -> DrainResult:
     """Upload every pending chunk, lowest seq first; each leaves the spool once acknowledged.
 
-    Transient errors are retried per `policy` until `deadline`; typed
-    permanent errors (auth, bucket, permission) propagate. `on_uploaded(info,
-    seconds)` reports each upload's latency, `stop()` is checked between chunks.
+    Errors `retryable` accepts (transient ones by default) are retried per `policy`
+    until `deadline`; typed permanent errors (auth, bucket, permission) propagate.
+    `on_uploaded(info, seconds)` reports each upload's latency, `stop()` is checked
+    between chunks.
     """
     uploaded = uploaded_bytes = 0
     pending = spool.pending()
@@ -62,7 +70,7 @@ def upload_pending(
         info = spool.info(chunk.seq)
         began = time.monotonic()
         retry_call(partial(store.put_chunk, chunk.seq, data, info), policy,
-                   deadline=deadline, on_retry=on_retry, sleep=sleep)
+                   deadline=deadline, on_retry=on_retry, sleep=sleep, retryable=retryable)
         # An unreadable header (never expected) has no journal record: the ack
         # then names what was sent.
         spool.acknowledge(chunk.seq, info.sha256 if info else hashlib.sha256(data).hexdigest())
@@ -74,13 +82,17 @@ def upload_pending(
 
 
 def manifest_of(
-    state: SessionState, recipient: X25519PublicKey, *, complete: bool, now: dt.datetime
+    state: SessionState, recipient: X25519PublicKey, *, complete: bool, now: dt.datetime,
+    sealer: Sealer | None = None,
 ) -> Manifest:
+    """The manifest of what the spool knows; signed by `sealer`'s run when given."""
     if state.session is None:
         raise SpoolError("spool has no session record")
     return build_manifest(
         state.session, fingerprint(recipient), list(state.chunks.values()),
         state.keys.values(), started_at=state.started_at or now, now=now, complete=complete,
+        signer=sealer.signer if sealer is not None else None,
+        epoch=sealer.epoch if sealer is not None else 0,
     )
 
 
@@ -91,15 +103,18 @@ def publish_manifest(
     policy: RetryPolicy,
     *,
     complete: bool,
-    deadline: float | None = None,
+    deadline: Deadline = None,
     on_retry: OnRetry | None = None,
     now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    sleep: Callable[[float], None] = time.sleep,
+    retryable: Retryable = _transient,
+    sealer: Sealer,
 ) -> Manifest:
     """Write manifest.json; the final one (complete) only once every chunk is stored.
 
     Intermediate manifests (complete: false) let people and a recovering
     pod see progress; they never replace a final one, since the spool
-    refuses further work once finalized.
+    refuses further work once finalized. `sealer`'s run signs it.
     """
     state = spool.state
     if state.finalized and not complete:
@@ -109,9 +124,9 @@ def publish_manifest(
             f"{len(spool.pending())} chunks are not uploaded yet; the final manifest is "
             "written last"
         )
-    manifest = manifest_of(state, recipient, complete=complete, now=now())
+    manifest = manifest_of(state, recipient, complete=complete, now=now(), sealer=sealer)
     retry_call(lambda: store.put_manifest(manifest), policy, deadline=deadline,
-               on_retry=on_retry)
+               on_retry=on_retry, sleep=sleep, retryable=retryable)
     if complete:
         spool.mark_finalized()
     return manifest
@@ -133,7 +148,9 @@ def resume(spool: Spool, store: ObjectStore | None, recipient: X25519PublicKey) 
             state = spool.state
     if state.finalized:
         raise SpoolError("session already finalized; nothing more may be recorded")
-    sealer = Sealer(recipient, spool.session.uid, epoch=state.next_epoch,
-                    next_seq=state.next_seq, prev_sha256=state.prev_sha256)
+    session = spool.session
+    sealer = Sealer(recipient, session.uid, epoch=state.next_epoch,
+                    next_seq=state.next_seq, prev_sha256=state.prev_sha256,
+                    namespace=session.namespace, name=session.name)
     spool.begin_epoch(sealer.key_record)
     return sealer
