@@ -1,10 +1,12 @@
-"""Capture cost and size: the scripted workload recorded at 16 and 32 bpp, against x264 and PNG.
+"""Capture cost and size: the scripted workload recorded at 24 and 32 bpp, against x264 and PNG.
 
 Per repetition, on the same desktop and the same scripted workload (Desktop.run_workload):
 
-- ours at 16 bpp and at 32 bpp: bench.child captures in its own process, chunking,
-  compressing and sealing in line (no spool, no upload); its CPU time from Connected to
-  the last sealed chunk, and the sealed bytes, per minute recorded;
+- ours at 24 bpp and at 32 bpp, each with the native core (lucid_native, what the
+  recorder image runs) and with the pure-Python reference (LUCID_NATIVE=0): bench.child
+  captures in its own process, chunking, compressing and sealing in line (no spool, no
+  upload); its CPU time from Connected to the last sealed chunk, and the sealed bytes,
+  per minute recorded;
 - `ffmpeg -f x11grab … -c:v libx264 -preset ultrafast -crf 23`: file size and ffmpeg's
   CPU time (wait4 rusage), per minute; alongside it, the same with `-pix_fmt yuv420p`
   (the stated command encodes x11grab's RGB as 4:4:4; 4:2:0 is the usual, smaller form);
@@ -12,7 +14,7 @@ Per repetition, on the same desktop and the same scripted workload (Desktop.run_
   PNG compression): bytes per minute. Screenshots run in this process, so they do not
   count in ffmpeg's CPU time, but they do share the two cores with it.
 
-The order of the three runs rotates between repetitions so slow drift of the shared
+The order of the runs rotates between repetitions so slow drift of the shared
 machine does not always favour the same one.
 """
 
@@ -30,9 +32,20 @@ from pathlib import Path
 from typing import Any
 
 from bench.children import run_child, wait_child
-from bench.common import Context, log, median, spread
+from bench.common import MIB, Context, log, median, spread
 
-DEPTHS = (16, 32)
+DEPTHS = (24, 32)
+# The child's LUCID_NATIVE for each hot path (lucid_recorder.native).
+IMPLEMENTATIONS = {"native": "1", "reference": "0"}
+
+
+def lucid_key(depth: int, implementation: str) -> str:
+    """ours24, ours24_reference, ...: the native core is what ships, so it has the plain key."""
+    return f"ours{depth}" + ("" if implementation == "native" else f"_{implementation}")
+
+
+LUCID_RUNS: dict[str, tuple[int, str]] = {lucid_key(d, i): (d, i) for d in DEPTHS
+                                          for i in IMPLEMENTATIONS}
 
 
 class PngGrabber(threading.Thread):
@@ -155,9 +168,17 @@ def baselines(ctx: Context, seconds: float, workdir: Path) -> dict[str, Any]:
     return result
 
 
-def ours(ctx: Context, depth: int, seconds: float, workdir: Path) -> dict[str, Any]:
-    child = run_child(ctx, "capture", depth, seconds, workdir)
+def ours(ctx: Context, depth: int, implementation: str, seconds: float,
+         workdir: Path) -> dict[str, Any]:
+    child = run_child(ctx, "capture", depth, seconds, workdir, sample_rss=True,
+                      extra_env={"LUCID_NATIVE": IMPLEMENTATIONS[implementation]})
     r = child.result
+    during = [rss for t, rss in child.rss if child.connected_at_s <= t <= child.stopped_at_s]
+    if r.get("implementation") != implementation:
+        raise RuntimeError(f"the capture child ran {r.get('implementation')}, "
+                           f"not {implementation}")
+    if r["session_bpp"] != depth:
+        raise RuntimeError(f"asked for a {depth} bpp session, got {r['session_bpp']} bpp")
     per_min = 60 / r["wall_s"]
     stage_cpu = sum(r["cpu_stage_s"].values())
     return {
@@ -170,13 +191,19 @@ def ours(ctx: Context, depth: int, seconds: float, workdir: Path) -> dict[str, A
         "segment_bytes_per_min": r["bytes"]["segments"] * per_min,
         "rgb_bytes_per_min": r["bytes"]["rgb"] * per_min,
         "updates_per_min": r["events"] * per_min,
+        # A busy session's recorder alone (this in-line pipeline) on one core.
+        "sessions_per_core": 60 / (r["cpu_total_s"] * per_min),
+        # This child's RSS while it recorded (one sample a second): capture and the
+        # in-line pipeline, without the spool and upload of a real Recording.
+        "rss_median_mib": median(during) / MIB if during else None,
+        "rss_max_mib": max(during) / MIB if during else None,
     }
 
 
 def run(ctx: Context) -> dict[str, Any]:
     seconds = 15.0 if ctx.quick else 60.0
     repetitions = 1 if ctx.quick else 3
-    runs = ["ours16", "ours32", "baselines"]
+    runs = [*LUCID_RUNS, "baselines"]
     reps: list[dict[str, Any]] = []
     for rep in range(repetitions):
         order = runs[rep % len(runs):] + runs[:rep % len(runs)]
@@ -187,29 +214,33 @@ def run(ctx: Context) -> dict[str, Any]:
             if name == "baselines":
                 entry |= baselines(ctx, seconds, workdir)
             else:
-                entry[name] = ours(ctx, int(name[4:]), seconds, workdir)
-        for depth in DEPTHS:
-            entry[f"ours{depth}"]["size_vs_x264"] = (entry[f"ours{depth}"]["bytes_per_min"]
-                                                     / entry["x264"]["bytes_per_min"])
-            entry[f"ours{depth}"]["size_vs_png"] = (entry[f"ours{depth}"]["bytes_per_min"]
-                                                    / entry["png"]["bytes_per_min"])
-            entry[f"ours{depth}"]["cpu_vs_x264"] = (entry[f"ours{depth}"]["cpu_s_per_min"]
-                                                    / entry["x264"]["cpu_s_per_min"])
-            entry[f"ours{depth}"]["size_vs_x264_420"] = (
-                entry[f"ours{depth}"]["bytes_per_min"] / entry["x264_420"]["bytes_per_min"])
+                entry[name] = ours(ctx, *LUCID_RUNS[name], seconds, workdir)
+        for name, (depth, _implementation) in LUCID_RUNS.items():
+            o = entry[name]
+            o["size_vs_x264"] = o["bytes_per_min"] / entry["x264"]["bytes_per_min"]
+            o["size_vs_png"] = o["bytes_per_min"] / entry["png"]["bytes_per_min"]
+            o["cpu_vs_x264"] = o["cpu_s_per_min"] / entry["x264"]["cpu_s_per_min"]
+            o["cpu_vs_x264_420"] = o["cpu_s_per_min"] / entry["x264_420"]["cpu_s_per_min"]
+            o["size_vs_x264_420"] = o["bytes_per_min"] / entry["x264_420"]["bytes_per_min"]
+            # Same depth, same repetition: what the native core saves over the reference.
+            o["cpu_vs_reference"] = (o["cpu_s_per_min"]
+                                     / entry[lucid_key(depth, "reference")]["cpu_s_per_min"])
         reps.append(entry)
 
     def summary(name: str, key: str) -> dict[str, Any]:
         return spread([r[name][key] for r in reps])
 
     result: dict[str, Any] = {"seconds": seconds, "repetitions": reps, "summary": {}}
-    for depth in DEPTHS:
-        name = f"ours{depth}"
+    result["lucid_runs"] = {name: {"depth": d, "implementation": i}
+                            for name, (d, i) in LUCID_RUNS.items()}
+    for name in LUCID_RUNS:
         result["summary"][name] = {
             key: summary(name, key) for key in (
                 "cpu_s_per_min", "capture_cpu_s_per_min", "bytes_per_min",
                 "segment_bytes_per_min", "rgb_bytes_per_min", "updates_per_min",
-                "size_vs_x264", "size_vs_x264_420", "size_vs_png", "cpu_vs_x264")}
+                "size_vs_x264", "size_vs_x264_420", "size_vs_png", "cpu_vs_x264",
+                "cpu_vs_x264_420", "cpu_vs_reference", "sessions_per_core",
+                "rss_median_mib", "rss_max_mib")}
         result["summary"][name]["stage_cpu_s_per_min"] = {
             stage: spread([r[name]["stage_cpu_s_per_min"][stage] for r in reps])
             for stage in reps[0][name]["stage_cpu_s_per_min"]}

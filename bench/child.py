@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import json
 import os
 import signal
@@ -35,11 +36,13 @@ from bench.common import make_spec, percentile
 from bench.defaults import KEYFRAME_NS, MAX_SEGMENT_BYTES, SEGMENT_NS, ZSTD_LEVEL
 from bench.recorder_run import LatencyProbe, bucket_name, build_recording
 from lucid_recorder import format as fmt
+from lucid_recorder import native
 from lucid_recorder.pipeline.convert import start_detail, to_records
 from lucid_recorder.pipeline.recording import Recording
 from lucid_recorder.rdp import CaptureConfig, TlsConfig, TlsMode, capture
 from lucid_recorder.rdp import events as ev
-from lucid_recorder.sealing import Codec, Sealer, compress, keygen, read_public_key
+from lucid_recorder.sealing import Codec, Sealer, keygen, read_public_key
+from lucid_recorder.sealing.compression import compress_chunk
 
 
 def _config(depth: int) -> CaptureConfig:
@@ -102,7 +105,7 @@ class InlineSealer:
         self.segments += 1
         self.bytes["segments"] += len(segment.data)
         began = time.process_time()
-        payload = compress(segment.data, Codec.ZSTD, ZSTD_LEVEL)
+        payload = compress_chunk(segment.data, Codec.ZSTD, ZSTD_LEVEL)
         compressed = time.process_time()
         sealed = self.sealer.seal(payload, segment.start_ns, segment.end_ns)
         self.cpu["compress"] += compressed - began
@@ -250,11 +253,22 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--timeline", action="store_true",
                         help="record: also write update stamps and chunk acks (concurrency)")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="write cProfile stats of the whole run to this file (bench.profile)")
     args = parser.parse_args(argv)
     if args.mode == "capture":
-        result = asyncio.run(run_capture(args.depth, args.workdir))
+        work = run_capture(args.depth, args.workdir)
     else:
-        result = asyncio.run(run_record(args.depth, args.workdir, args.timeline))
+        work = run_record(args.depth, args.workdir, args.timeline)
+    if args.profile is None:
+        result = asyncio.run(work)
+    else:
+        # CPU time, not wall time: the wait for the next update is not work.
+        profiler = cProfile.Profile(time.process_time)
+        result = profiler.runcall(asyncio.run, work)
+        profiler.dump_stats(args.profile)
+    # Which hot path ran (LUCID_NATIVE, lucid_recorder.native): benchmarks compare both.
+    result["implementation"] = native.implementation()
     args.out.write_text(json.dumps(result))
     return 0
 

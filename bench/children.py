@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,14 +82,16 @@ class Child:
 
     def __init__(self, ctx: Context, mode: str, depth: int, workdir: Path, *,
                  desktop: Desktop | None = None, sample_rss: bool = False,
-                 extra_args: tuple[str, ...] = ()) -> None:
+                 extra_args: tuple[str, ...] = (),
+                 extra_env: Mapping[str, str] | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.mode = mode
         self.workdir = workdir
         self.out = workdir / "result.json"
         argv = [sys.executable, "-m", "bench.child", mode, "--depth", str(depth),
                 "--workdir", str(workdir), "--out", str(self.out), *extra_args]
-        env = child_env(ctx, with_minio=mode == "record", desktop=desktop)
+        # extra_env, e.g. LUCID_NATIVE=0: the same child on the pure-Python reference.
+        env = child_env(ctx, with_minio=mode == "record", desktop=desktop) | dict(extra_env or {})
         self.started = time.monotonic()
         with open(workdir / "child.log", "wb") as log:
             self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE,
@@ -159,9 +162,11 @@ class Child:
 
 
 def run_child(ctx: Context, mode: str, depth: int, seconds: float, workdir: Path,
-              sample_rss: bool = False) -> ChildRun:
+              sample_rss: bool = False, extra_args: tuple[str, ...] = (),
+              extra_env: Mapping[str, str] | None = None) -> ChildRun:
     """Run bench.child `mode` while the desktop runs its workload for `seconds`."""
-    child = Child(ctx, mode, depth, workdir, sample_rss=sample_rss)
+    child = Child(ctx, mode, depth, workdir, sample_rss=sample_rss, extra_args=extra_args,
+                  extra_env=extra_env)
     try:
         child.wait_connected()
         ctx.desktop().run_workload(seconds)

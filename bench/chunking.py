@@ -14,7 +14,10 @@ Every setting costs something else, reported next to its size:
   a copy) and makes updates wait longer before they are durable (about half a chunk's
   span on average);
 - a longer keyframe interval makes seeking inside a chunk decode from further back;
-- a higher zstd level costs compression CPU.
+- a higher zstd level costs compression CPU;
+- a larger zstd window (window_log) or long-distance matching reaches back further in
+  the chunk (to its keyframe, to an earlier repaint) and costs compressor memory; the
+  frames stay ordinary zstd frames that every reader decodes.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from bench.common import MIB, Context, log, median, record_events
 from bench.defaults import KEYFRAME_NS, MAX_SEGMENT_BYTES, ZSTD_LEVEL
 from bench.pipeline import chunk
 from lucid_recorder.sealing import Codec, compress
+from lucid_recorder.sealing.compression import CHUNK_WINDOW_LOG, compressor
 
 
 @dataclass(frozen=True)
@@ -40,19 +44,34 @@ class Setting:
     keyframe_s: int
     zstd_level: int
     max_seconds: int = 60
+    # 0: the level's own window; else 2^window_log bytes (capped by zstd at the chunk).
+    zstd_window_log: int = 0
+    zstd_long: bool = False
 
     @property
     def label(self) -> str:
-        return (f"maxBytes {self.max_bytes_mib} MiB, keyframes {self.keyframe_s} s, "
-                f"zstd {self.zstd_level}")
+        label = (f"maxBytes {self.max_bytes_mib} MiB, keyframes {self.keyframe_s} s, "
+                 f"zstd {self.zstd_level}")
+        if self.zstd_window_log:
+            label += f", window 2^{self.zstd_window_log}"
+        if self.zstd_long:
+            label += ", long"
+        return label
+
+    @property
+    def window_log(self) -> int | None:
+        return self.zstd_window_log or None
 
 
-DEFAULT = Setting(MAX_SEGMENT_BYTES // MIB, KEYFRAME_NS // 10**9, ZSTD_LEVEL)
+# The recorder's defaults, compression as compress_chunk does it (window 2^25, capped by
+# zstd at the chunk, and long-distance matching).
+DEFAULT = Setting(MAX_SEGMENT_BYTES // MIB, KEYFRAME_NS // 10**9, ZSTD_LEVEL,
+                  zstd_window_log=CHUNK_WINDOW_LOG, zstd_long=True)
 MAX_BYTES_MIB = (2, 4, 8, 16, 32, 64)
 ZSTD_LEVELS = (1, 3, 6, 9, 12, 15, 19)
 
 
-def _with(**changes: int) -> Setting:
+def _with(**changes: int | bool) -> Setting:
     return Setting(**{**DEFAULT.__dict__, **changes})
 
 
@@ -62,7 +81,15 @@ SETTINGS = list(dict.fromkeys([
     *(_with(zstd_level=level) for level in ZSTD_LEVELS),
     _with(max_bytes_mib=64, keyframe_s=60),
     _with(max_bytes_mib=64, keyframe_s=60, zstd_level=3),
+    # Issue 15's long-distance lever, taken apart: the level's own window without
+    # long-distance matching (compression before it), the wide window alone, and
+    # long-distance matching within the level's own window.
+    *(_with(zstd_window_log=0, zstd_long=False, zstd_level=level) for level in (3, 9, 12)),
+    _with(zstd_long=False),
+    _with(zstd_window_log=0),
 ]))
+# Compression before issue 15: the level's own window, no long-distance matching.
+BEFORE = _with(zstd_window_log=0, zstd_long=False)
 
 
 def _take(ctx: Context, seconds: float, workdir: Path) -> tuple[list[Any], dict[str, Any]]:
@@ -78,8 +105,15 @@ def measure(events: list[Any], setting: Setting, span_s: float) -> dict[str, Any
                      max_segment_bytes=setting.max_bytes_mib * MIB,
                      keyframe_ns=setting.keyframe_s * 10**9)
     began = time.process_time()
-    compressed = [compress(s.data, Codec.ZSTD, setting.zstd_level).data for s in segments]
+    compressed = [compress(s.data, Codec.ZSTD, setting.zstd_level, window_log=setting.window_log,
+                           long_distance=setting.zstd_long).data for s in segments]
     compress_cpu = time.process_time() - began
+    largest = max(len(s.data) for s in segments)
+    # What the compressor allocated for the largest chunk (ZSTD_sizeof_CCtx): window
+    # buffer, match tables, long-distance table.
+    probe = compressor(largest, setting.zstd_level, setting.window_log, setting.zstd_long)
+    probe.compress(max(segments, key=lambda s: len(s.data)).data)
+    compressor_allocated = probe.memory_size()
     began = time.process_time()
     for payload in compressed:
         zstandard.ZstdDecompressor().decompress(payload)
@@ -95,10 +129,15 @@ def measure(events: list[Any], setting: Setting, span_s: float) -> dict[str, Any
         "compressed_bytes_per_min": sum(len(c) for c in compressed) * per_min,
         "compress_cpu_s_per_min": compress_cpu * per_min,
         "decompress_cpu_s_per_min": decompress_cpu * per_min,
-        # The compressor's working memory at this level (window and match tables).
-        "compressor_mib": zstandard.ZstdCompressionParameters.from_level(
-            setting.zstd_level, source_size=max(len(s.data) for s in segments),
+        # The compressor's working memory at this level (window and match tables), as zstd
+        # estimates it; not with long-distance matching, where python-zstandard 0.25's
+        # estimate dies of SIGFPE (its ldm parameters are left 0): "allocated" has it.
+        "compressor_mib": None if setting.zstd_long else
+        zstandard.ZstdCompressionParameters.from_level(
+            setting.zstd_level, source_size=largest,
+            **({"window_log": setting.zstd_window_log} if setting.zstd_window_log else {}),
         ).estimated_compression_context_size() / MIB,
+        "compressor_allocated_mib": compressor_allocated / MIB,
         "median_chunk_span_s": median(spans),
     }
 
@@ -133,6 +172,7 @@ def render(result: dict[str, Any], plots: Path, doc: Path) -> str:
                      _mb(r["compressed_bytes_per_min"]), _ratio(r["size_vs_x264"]),
                      _ratio(r["size_vs_x264_420"]), _f(r["compress_cpu_s_per_min"], 2),
                      _f(r["decompress_cpu_s_per_min"], 2), _f(r["compressor_mib"], 1),
+                     _f(r.get("compressor_allocated_mib"), 1),
                      _f(r["largest_segment_mib"], 1)])
     return f"""## 5. Chunking, keyframes and zstd level against x264 (issue #7)
 
@@ -142,12 +182,17 @@ at 32 bpp ({result['events']:,} updates) while ffmpeg encoded the same screen wi
 per minute; 4:2:0: {_mb(base['x264_420']['bytes_per_min'])} per minute). The take is then
 chunked and compressed by the recorder's own code under each setting (sealing adds well
 under 0.1 %). maxSeconds stays at its default of 60 s. CPU is one core's seconds per
-recorded minute; "largest chunk" is the uncompressed chunk the recorder holds in memory
-while it compresses and seals it (keyframe included).
+recorded minute; "zstd context" is zstd's estimate for the level's parameters,
+"allocated" what the compressor really held after compressing the largest chunk
+(`ZSTD_sizeof_CCtx`: match tables, window buffer, long-distance table); "largest chunk" is
+the uncompressed chunk the recorder holds in memory while it compresses and seals it
+(keyframe included). "window 2^N" sets zstd's window_log (zstd caps it at the chunk's
+size), "long" turns on long-distance matching: both are ordinary zstd frames, no format
+change.
 
 {_table(['Setting', 'Chunks', 'Median chunk (s)', 'Stored per min', '÷ x264',
          '÷ x264 4:2:0', 'Compress CPU s/min', 'Decompress CPU s/min',
-         'zstd context MiB', 'Largest chunk MiB'], rows)}
+         'zstd context MiB', 'allocated MiB', 'Largest chunk MiB'], rows)}
 ![size against x264 by setting]({_rel(_plot(result, plots), doc)})
 
 {_findings(result)}
@@ -179,7 +224,20 @@ def _findings(result: dict[str, Any]) -> str:
                        f"{'larger' if change > 0 else 'smaller'}) for "
                        f"{_f(r['compress_cpu_s_per_min'], 2)} instead of "
                        f"{_f(default['compress_cpu_s_per_min'], 2)} CPU s per minute and a "
-                       f"{_f(r['compressor_mib'], 1)} MiB compression context.")
+                       f"{_f(r.get('compressor_allocated_mib', r['compressor_mib']), 1)} "
+                       "MiB held by the compressor.")
+    before = _find(result, BEFORE)
+    if before is not None and "compressor_allocated_mib" in default:
+        change = 100 * (default["compressed_bytes_per_min"] / before["compressed_bytes_per_min"]
+                        - 1)
+        out.append(f"Against compression before issue 15 ({BEFORE.label}: "
+                   f"{_ratio(before['size_vs_x264'])} times x264), the window over the chunk "
+                   f"with long-distance matching stores {_f(abs(change), 0)} % "
+                   f"{'more' if change > 0 else 'less'} for "
+                   f"{_f(default['compress_cpu_s_per_min'], 2)} instead of "
+                   f"{_f(before['compress_cpu_s_per_min'], 2)} CPU s per minute and "
+                   f"{_f(default['compressor_allocated_mib'], 1)} instead of "
+                   f"{_f(before['compressor_allocated_mib'], 1)} MiB held by the compressor.")
     big = _find(result, _with(max_bytes_mib=64))
     if big is not None:
         out.append(f"maxBytes moves the size less: 64 MiB gives "

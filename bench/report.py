@@ -37,6 +37,9 @@ def render(mode: str) -> Path:
                                doc))
     if "capture" in suites:
         parts.append(_capture(suites["capture"], _plot_capture(suites["capture"], plots), doc))
+    profiles = _profiles()
+    if profiles:
+        parts.append(profiles)
     if "latency" in suites:
         parts.append(_latency(suites["latency"], _plot_latency(suites["latency"], plots), doc))
     if "rss" in suites:
@@ -140,33 +143,22 @@ def _headline(s: dict[str, Any]) -> str:
         rows.append(["Real `Recording` (threads, spool, MinIO), per core",
                      f"{_f(rec['mb_per_s_segments_per_core']['median'])} MB/s of segments"])
     if "capture" in s:
-        c = s["capture"]["summary"]
-        for depth in (16, 32):
-            o = c[f"ours{depth}"]
-            rows.append([f"Capture {depth} bpp: CPU / stored bytes per minute",
-                         f"{_f(o['cpu_s_per_min']['median'], 2)} CPU s/min, "
-                         f"{_mb(o['bytes_per_min']['median'])}/min"])
-        rows.append(["x264 ultrafast CRF 23 (as stated, 4:4:4) / same in 4:2:0 / PNG 1 fps, "
-                     "per minute",
-                     f"{_mb(c['x264']['bytes_per_min']['median'])} "
-                     f"({_f(c['x264']['cpu_s_per_min']['median'], 2)} CPU s) / "
-                     f"{_mb(c['x264_420']['bytes_per_min']['median'])} "
-                     f"({_f(c['x264_420']['cpu_s_per_min']['median'], 2)} CPU s) / "
-                     f"{_mb(c['png']['bytes_per_min']['median'])}"])
-        rows.append(["Our size ÷ x264 size, 16 / 32 bpp (4:2:0 x264 in brackets)",
-                     f"{_ratio(c['ours16']['size_vs_x264']['median'])} "
-                     f"({_ratio(c['ours16']['size_vs_x264_420']['median'])}) / "
-                     f"{_ratio(c['ours32']['size_vs_x264']['median'])} "
-                     f"({_ratio(c['ours32']['size_vs_x264_420']['median'])})"])
+        rows.extend(_capture_headline(s["capture"]))
     if "latency" in s:
         for name, r in s["latency"]["settings"].items():
             rows.append([f"Latency to durable object, {name}",
                          f"p50 {_f(r['p50_s'], 2)} s, p99 {_f(r['p99_s'], 2)} s"])
     if "rss" in s:
         r = s["rss"]["rss_mib"]
-        rows.append([f"Recorder RSS over {_f(s['rss']['seconds'] / 60, 0)} min of recording",
+        hot = HOT_PATH[s["rss"].get("implementation", "reference")]
+        rows.append([f"Recorder RSS over {_f(s['rss']['seconds'] / 60, 0)} min of recording "
+                     f"({hot})",
                      f"median {_f(r['median'])} MiB, p95 {_f(r['p95'])} MiB, "
                      f"max {_f(r['max'])} MiB"])
+        rows.append(["Busy sessions per core, the real `Recording` alone (spool, MinIO "
+                     f"upload; same run, {hot})",
+                     f"{_f(60 / s['rss']['cpu_s_per_min'], 1)} "
+                     f"({_f(s['rss']['cpu_s_per_min'], 2)} CPU s/min)"])
     if "chunking" in s:
         from bench.chunking import DEFAULT, _find
 
@@ -272,38 +264,113 @@ def _pipeline_findings(p: dict[str, Any]) -> str:
     return text
 
 
+# The capture suite's workload, for the headline's per-workload rows.
+CAPTURE_WORKLOAD = "scripted (xterm typing, clock dragged)"
+HOT_PATH = {"native": "native core", "reference": "pure-Python reference"}
+
+
+def _lucid_runs(c: dict[str, Any]) -> dict[str, tuple[int, str]]:
+    """Summary key → (depth, implementation); results from before the native core had
+    one implementation and keys ours16/ours32."""
+    if "lucid_runs" in c:
+        return {k: (v["depth"], v["implementation"]) for k, v in c["lucid_runs"].items()}
+    return {k: (int(k[4:]), "reference") for k in c["summary"] if k.startswith("ours")}
+
+
+def _native_or_all(c: dict[str, Any]) -> dict[str, tuple[int, str]]:
+    runs = _lucid_runs(c)
+    shipped = {k: v for k, v in runs.items() if v[1] == "native"}
+    return shipped or runs
+
+
+def _capture_headline(capture: dict[str, Any]) -> list[list[str]]:
+    c = capture["summary"]
+    runs = _lucid_runs(capture)
+    shipped = _native_or_all(capture)
+    rows: list[list[str]] = []
+    for key, (depth, implementation) in shipped.items():
+        o = c[key]
+        rows.append([f"Capture {depth} bpp ({HOT_PATH[implementation]}): CPU / stored bytes "
+                     "per minute",
+                     f"{_f(o['cpu_s_per_min']['median'], 2)} CPU s/min, "
+                     f"{_mb(o['bytes_per_min']['median'])}/min"])
+    rows.append(["x264 ultrafast CRF 23 (as stated, 4:4:4) / same in 4:2:0 / PNG 1 fps, "
+                 "per minute",
+                 f"{_mb(c['x264']['bytes_per_min']['median'])} "
+                 f"({_f(c['x264']['cpu_s_per_min']['median'], 2)} CPU s) / "
+                 f"{_mb(c['x264_420']['bytes_per_min']['median'])} "
+                 f"({_f(c['x264_420']['cpu_s_per_min']['median'], 2)} CPU s) / "
+                 f"{_mb(c['png']['bytes_per_min']['median'])}"])
+    # One `size ÷ x264` and one `CPU ÷ x264` row per workload (issue 15): ours ÷ x264
+    # ultrafast CRF 23 in 4:4:4, 4:2:0 in brackets.
+    rows.append([f"**size ÷ x264**, {CAPTURE_WORKLOAD}",
+                 " / ".join(f"{depth} bpp {_ratio(c[k]['size_vs_x264']['median'])} "
+                            f"({_ratio(c[k]['size_vs_x264_420']['median'])})"
+                            for k, (depth, _i) in shipped.items())])
+    cpu = []
+    for key, (depth, _implementation) in shipped.items():
+        text = f"{depth} bpp {_ratio(c[key]['cpu_vs_x264']['median'])}"
+        reference = next((k for k, (d, i) in runs.items()
+                          if d == depth and i == "reference" and k != key), None)
+        if reference is not None:
+            text += f" (reference {_ratio(c[reference]['cpu_vs_x264']['median'])})"
+        cpu.append(text)
+    rows.append([f"**CPU ÷ x264**, {CAPTURE_WORKLOAD}", " / ".join(cpu)])
+    if all("sessions_per_core" in c[k] for k in runs):
+        rows.append(["Busy sessions per core, the recorder alone (capture child, pipeline "
+                     "in line)",
+                     " / ".join(f"{d} bpp {HOT_PATH[i]} "
+                                f"{_f(c[k]['sessions_per_core']['median'], 1)}"
+                                for k, (d, i) in runs.items())])
+    return rows
+
+
 def _capture(c: dict[str, Any], plot: Path, doc: Path) -> str:
     s = c["summary"]
     reps = len(c["repetitions"])
+    runs = _lucid_runs(c)
     rows = []
-    for depth in (16, 32):
-        o = s[f"ours{depth}"]
+    for key, (depth, implementation) in runs.items():
+        o = s[key]
         st = o["stage_cpu_s_per_min"]
-        rows.append([f"Lucid, {depth} bpp session", _range(o["cpu_s_per_min"], 2),
+        rows.append([f"Lucid, {depth} bpp, {HOT_PATH[implementation]}",
+                     _range(o["cpu_s_per_min"], 2),
+                     _f(1e6 * o["cpu_s_per_min"]["median"] / o["updates_per_min"]["median"], 0),
                      f"{_f(o['capture_cpu_s_per_min']['median'], 2)} / "
                      f"{_f(st['chunk']['median'], 2)} / {_f(st['compress']['median'], 3)} / "
                      f"{_f(st['seal']['median'], 4)}",
                      _range(o["bytes_per_min"], 3, 1 / MB),
                      _range(o["size_vs_x264"], 3), _range(o["size_vs_x264_420"], 3),
-                     _range(o["size_vs_png"], 3)])
+                     _range(o["size_vs_png"], 3),
+                     _range(o["cpu_vs_x264"], 3) if "cpu_vs_x264" in o else "",
+                     _range(o["sessions_per_core"], 1) if "sessions_per_core" in o else "",
+                     (f"{_f(o['rss_median_mib']['median'], 0)} / "
+                      f"{_f(o['rss_max_mib']['median'], 0)}") if "rss_median_mib" in o else ""])
     x, x420, png = s["x264"], s["x264_420"], s["png"]
     rows.append(["ffmpeg x11grab → libx264 (stated command)", _range(x["cpu_s_per_min"], 2),
-                 "", _range(x["bytes_per_min"], 3, 1 / MB), "1", "", ""])
+                 "", "", _range(x["bytes_per_min"], 3, 1 / MB), "1", "", "", "1",
+                 _f(60 / x["cpu_s_per_min"]["median"], 1), ""])
     rows.append(["same, `-pix_fmt yuv420p`", _range(x420["cpu_s_per_min"], 2),
-                 "", _range(x420["bytes_per_min"], 3, 1 / MB), "", "1", ""])
+                 "", "", _range(x420["bytes_per_min"], 3, 1 / MB), "", "1", "", "",
+                 _f(60 / x420["cpu_s_per_min"]["median"], 1), ""])
     rows.append(["PNG, full frame, 1 fps", f"{_f(png['encode_cpu_s_per_min']['median'], 2)} "
-                 "(encode only)", "", _range(png["bytes_per_min"], 3, 1 / MB), "", "", "1"])
+                 "(encode only)", "", "", _range(png["bytes_per_min"], 3, 1 / MB), "", "",
+                 "1", "", "", ""])
     stream = x.get("stream", {})
-    o16, o32 = s["ours16"], s["ours32"]
+    depths = sorted({d for d, _i in runs.values()})
+    first = s[next(iter(runs))]
     return f"""## 2. Capture cost and size (issue #4 §5)
 
 **Method.** One desktop (Xvnc 1024x768, depth 24, behind xrdp), one scripted workload,
 {_f(c['seconds'], 0)} s per configuration, {reps} repetition(s), the order of the
 configurations rotating between repetitions. Lucid captures in a child process of its
-own (RDP session at 16 or 32 bpp) and chunks, compresses (zstd {ZSTD_LEVEL}) and seals each
-segment in line, with the spec defaults (60 s / 8 MiB segments, keyframes every 30 s):
+own (RDP session at {' or '.join(map(str, depths))} bpp) and chunks, compresses
+(zstd {ZSTD_LEVEL}) and seals each segment in line, with the spec defaults (60 s / 8 MiB
+segments, keyframes every 30 s), once with the native core (`lucid_native`, what the
+recorder image runs) and once with the pure-Python reference (`LUCID_NATIVE=0`); both
+write the same bytes (tests/unit/test_native.py):
 its CPU seconds are `time.process_time()` from the `Connected` event to the last sealed
-chunk (connecting, about {_f(o32['cpu_before_connected_s']['median'], 1)} CPU s with
+chunk (connecting, about {_f(first['cpu_before_connected_s']['median'], 1)} CPU s with
 imports, is a per-session cost left out), its bytes are the sealed chunks, both per
 minute recorded. The x264 baseline is `{x['argv']}` ({stream.get('profile', '?')}
 profile, {stream.get('pix_fmt', '?')}: from x11grab's RGB input ffmpeg keeps full
@@ -312,14 +379,60 @@ smaller, so the same command with `-pix_fmt yuv420p` runs alongside as a stricte
 baseline. The PNG baseline takes an `xwd` screenshot each second during the x264 runs
 and PNG-encodes it with Pillow's defaults (median frame
 {_f(png['median_frame_bytes']['median'] / 1000, 0)} kB); its bytes per minute are the sum
-of the frames.
+of the frames. "Sessions per core" is 60 ÷ CPU s per minute: busy sessions one core
+records with this in-line pipeline alone (no spool, no upload; the desktops elsewhere).
+"CPU µs per update" divides by the updates the server sent, which vary between runs (a
+slower recorder makes xrdp merge more updates): it compares the hot paths more fairly
+than CPU per minute. RSS is the capture child's, sampled once a second while it
+recorded (median over the run / its maximum, each the median over repetitions).
 
-{_table(['Recorder', 'CPU s per min', 'capture / chunk / compress / seal', 'MB per min',
-         'size ÷ x264', 'size ÷ x264 4:2:0', 'size ÷ PNG'], rows)}
+{_table(['Recorder', 'CPU s per min', 'CPU µs per update',
+         'capture / chunk / compress / seal', 'MB per min',
+         'size ÷ x264', 'size ÷ x264 4:2:0', 'size ÷ PNG', 'CPU ÷ x264',
+         'sessions per core', 'RSS MiB median / max'], rows)}
 ![capture size and cost]({_rel(plot, doc)})
 
-{_capture_verdict(o16, o32, x, x420)}
+{_capture_verdict(c, x, x420)}
 """
+
+
+# bench.profile's summaries, --label before (LUCID_NATIVE=0) and --label after (native).
+PROFILE_LABELS = ("before", "after")
+
+
+def _profiles() -> str:
+    found = {label: RESULTS_DIR / f"profile-{label}.json" for label in PROFILE_LABELS}
+    if not all(path.exists() for path in found.values()):
+        return ""
+    p = {label: json.loads(path.read_text()) for label, path in found.items()}
+    before, after = p["before"], p["after"]
+    rows = []
+    for rank, (b, a) in enumerate(zip(before["top"], after["top"], strict=False), 1):
+        rows.append([str(rank), f"`{b['function']}`", f"{100 * b['own_share']:.1f} %",
+                     f"`{a['function']}`", f"{100 * a['own_share']:.1f} %"])
+    lines = []
+    for label in PROFILE_LABELS:
+        q = p[label]
+        stages = ", ".join(f"{k} {_f(v, 2)}" for k, v in q["stage_cpu_s_per_min"].items())
+        lines.append(f"- **{label}** ({q['implementation']}): {q['updates']:,} updates in "
+                     f"{_f(q['wall_s'], 0)} s, {_f(q['cpu_s_per_min_profiled'], 2)} CPU s per "
+                     f"minute under cProfile (stages: {stages}), load average "
+                     f"{_f(q['load_average'][0], 2)} → {_f(q['load_average'][1], 2)}")
+    return f"""### Where the recorder's CPU goes: profile before and after the native core
+
+**Method.** `python -m bench.profile --implementation reference --label before` and
+`... --implementation native --label after`, one after the other: the capture child
+(capture, chunk, compress and seal in line, as in section 2) under cProfile with a
+CPU-time timer, {before['depth']} bpp, {_f(before['seconds'], 0)} s of the scripted workload
+each. Shares are of all the profiled CPU time, connecting included; cProfile slows Python
+code more than native code, so read the shares and the order, not the seconds. The full
+listings (own and cumulative time) are bench/results/profile-before.txt and
+profile-after.txt.
+
+{chr(10).join(lines)}
+
+{_table(['#', 'before: function (own time)', 'share', 'after: function (own time)', 'share'],
+        rows)}"""
 
 
 def _conclusion(ratios: list[dict[str, Any]]) -> str:
@@ -336,31 +449,45 @@ def _conclusion(ratios: list[dict[str, Any]]) -> str:
             f"smaller in only {smaller} of {len(values)} runs")
 
 
-def _capture_verdict(o16: dict[str, Any], o32: dict[str, Any], x: dict[str, Any],
-                     x420: dict[str, Any]) -> str:
+def _capture_verdict(c: dict[str, Any], x: dict[str, Any], x420: dict[str, Any]) -> str:
+    s = c["summary"]
+    runs = _lucid_runs(c)
+    shipped = _native_or_all(c)
     per_depth = "; ".join(
-        f"{depth} bpp {_ratio(o['size_vs_x264']['median'])}x the x264 file"
-        + (f" (repetitions {_ratio(o['size_vs_x264']['min'])}-"
-           f"{_ratio(o['size_vs_x264']['max'])})" if o["size_vs_x264"]["n"] > 1 else "")
-        + f" and {_ratio(o['size_vs_x264_420']['median'])}x the 4:2:0 one"
-        for depth, o in ((16, o16), (32, o32)))
-    png = o32["size_vs_png"]["median"]
-    cpu = o32["cpu_vs_x264"]["median"]
-    return (f"**Verdict.** Issue #4 wants the lossless recording smaller than the lossy x264 "
+        f"{depth} bpp {_ratio(s[k]['size_vs_x264']['median'])}x the x264 file"
+        + (f" (repetitions {_ratio(s[k]['size_vs_x264']['min'])}-"
+           f"{_ratio(s[k]['size_vs_x264']['max'])})" if s[k]["size_vs_x264"]["n"] > 1 else "")
+        + f" and {_ratio(s[k]['size_vs_x264_420']['median'])}x the 4:2:0 one"
+        for k, (depth, _i) in shipped.items())
+    last_key, (last_depth, last_impl) = list(shipped.items())[-1]
+    o = s[last_key]
+    text = (f"**Verdict.** Issue #4 wants the lossless recording smaller than the lossy x264 "
             f"file. Measured: {per_depth}. Against x264 as stated it is "
-            f"{_conclusion([o16['size_vs_x264'], o32['size_vs_x264']])}; against 4:2:0 x264 "
-            f"it is {_conclusion([o16['size_vs_x264_420'], o32['size_vs_x264_420']])}. "
-            f"A full-frame PNG a second is {png:.1f}x smaller than Lucid at 32 bpp: it keeps "
-            "one frame in ten of x264's and none of the in-between updates Lucid records "
-            f"({_f(o16['updates_per_min']['median'], 0)} updates per minute at 16 bpp, "
-            f"{_f(o32['updates_per_min']['median'], 0)} at 32 bpp). "
-            f"CPU: at 32 bpp Lucid uses {_ratio(cpu)}x the CPU time of x264 ultrafast "
-            f"({_f(o32['cpu_s_per_min']['median'], 2)} vs "
+            f"{_conclusion([s[k]['size_vs_x264'] for k in shipped])}; against 4:2:0 x264 "
+            f"it is {_conclusion([s[k]['size_vs_x264_420'] for k in shipped])}. "
+            f"A full-frame PNG a second is {o['size_vs_png']['median']:.1f}x smaller than "
+            f"Lucid at {last_depth} bpp: it keeps one frame in ten of x264's and none of the "
+            "in-between updates Lucid records ("
+            + ", ".join(f"{_f(s[k]['updates_per_min']['median'], 0)} updates per minute at "
+                        f"{d} bpp" for k, (d, _i) in shipped.items()) + "). "
+            f"CPU: at {last_depth} bpp Lucid ({HOT_PATH[last_impl]}) uses "
+            f"{_ratio(o['cpu_vs_x264']['median'])}x the CPU time of x264 ultrafast "
+            f"({_f(o['cpu_s_per_min']['median'], 2)} vs "
             f"{_f(x['cpu_s_per_min']['median'], 2)} CPU s per minute; 4:2:0 x264 "
             f"{_f(x420['cpu_s_per_min']['median'], 2)}); of Lucid's, "
-            f"{_share(o32, 'capture')} % goes to capture (RDP decoding), "
-            f"{_share(o32, 'chunk')} % to chunking and {_share(o32, 'compress', 'seal')} % "
+            f"{_share(o, 'capture')} % goes to capture (RDP decoding), "
+            f"{_share(o, 'chunk')} % to chunking and {_share(o, 'compress', 'seal')} % "
             "to compressing and sealing.")
+    saved = [(d, s[k]["cpu_vs_reference"]) for k, (d, i) in runs.items()
+             if i == "native" and "cpu_vs_reference" in s[k]]
+    if saved:
+        text += (" The native core against the pure-Python reference, same depth and "
+                 "repetition: " + "; ".join(
+                     f"{d} bpp {_ratio(r['median'])}x the reference's CPU"
+                     + (f" ({_ratio(r['min'])}-{_ratio(r['max'])})" if r["n"] > 1 else "")
+                     for d, r in saved)
+                 + ", for the same stored bytes.")
+    return text
 
 
 def _share(o: dict[str, Any], *parts: str) -> str:
@@ -424,12 +551,14 @@ def _rss(r: dict[str, Any], plot: Path, doc: Path) -> str:
     return f"""## 4. Recorder memory (issue #5 §9)
 
 **Method.** The whole `Recording` pipeline (live RDP capture at 32 bpp, spec defaults,
-spool, MinIO) runs in a child process for {_f(r['seconds'] / 60, 0)} minutes of the
+spool, MinIO; hot path: {HOT_PATH[r.get('implementation', 'reference')]}) runs in a child
+process for {_f(r['seconds'] / 60, 0)} minutes of the
 scripted workload; this process samples its RSS with psutil once a second
 ({r['samples']} samples between Connected and the stop). The same run stored
 {r['chunks_stored']} chunks, {_mb(r['bytes_stored'])} ({_mb(r['bytes_stored_per_min'])} per
 minute), from {r['updates']:,} updates, using {_f(r['cpu_s_per_min'], 2)} CPU s per minute
-for the whole pipeline (capture included). The latency stamps the run keeps for the
+for the whole pipeline (capture included): {_f(60 / r['cpu_s_per_min'], 1)} such busy sessions
+per core for the recorder alone. The latency stamps the run keeps for the
 latency suite account for {_f(r['probe_mib'], 1)} MiB of the RSS at the stop.
 
 {_table(['RSS during the recording', 'MiB'], rows)}
@@ -539,19 +668,22 @@ def _plot_pipeline(p: dict[str, Any], plots: Path) -> Path:
 
 def _plot_capture(c: dict[str, Any], plots: Path) -> Path:
     s = c["summary"]
-    names = ["Lucid 16 bpp", "Lucid 32 bpp", "x264 (4:4:4)", "x264 4:2:0", "PNG 1 fps"]
-    keys = ["ours16", "ours32", "x264", "x264_420", "png"]
-    colors = ["C0", "C0", "C1", "C1", "C2"]
+    runs = _lucid_runs(c)
+    lucid = [f"Lucid {d} bpp" + ("" if i == "native" else f"\n{i}")
+             for d, i in runs.values()]
+    names = [*lucid, "x264 (4:4:4)", "x264 4:2:0", "PNG 1 fps"]
+    keys = [*runs, "x264", "x264_420", "png"]
+    colors = [("C0" if i == "native" else "C4") for _d, i in runs.values()] + ["C1", "C1", "C2"]
     sizes = [s[k]["bytes_per_min"] for k in keys]
-    cpus = [s[k]["cpu_s_per_min"] for k in keys[:4]]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    cpus = [s[k]["cpu_s_per_min"] for k in keys[:-1]]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
     left.bar(names, [x["median"] / MB for x in sizes], color=colors,
              yerr=[[(x["median"] - x["min"]) / MB for x in sizes],
                    [(x["max"] - x["median"]) / MB for x in sizes]], capsize=3)
     left.set_ylabel("MB per minute recorded")
     left.set_title("Stored size")
     left.tick_params(axis="x", rotation=25)
-    right.bar(names[:4], [x["median"] for x in cpus], color=colors[:4],
+    right.bar(names[:-1], [x["median"] for x in cpus], color=colors[:-1],
               yerr=[[x["median"] - x["min"] for x in cpus],
                     [x["max"] - x["median"] for x in cpus]], capsize=3)
     right.set_ylabel("CPU seconds per minute recorded")

@@ -47,4 +47,5 @@ def run(ctx: Context) -> dict[str, Any]:
         "updates": result["updates"],
         "latency": result["latency"],
         "probe_mib": result["probe_bytes"] / MIB,
+        "implementation": result.get("implementation", "reference"),
     }

@@ -41,6 +41,20 @@ if [[ ! -x .venv/bin/python || "$(cat "$stamp" 2>/dev/null)" != "$want" ]]; then
   echo "$want" > "$stamp"
 fi
 
+# The recorder's native core (native/, Rust via maturin), rebuilt only when its sources
+# change. lucid_recorder runs without it, on its pure-Python reference, but the tests
+# compare the two and the benchmarks measure it, so the dev environment always has it.
+native_stamp=".venv/.lucid-native"
+native_want=$(find native -path native/target -prune -o -type f -print | LC_ALL=C sort \
+  | xargs sha256sum | sha256sum | cut -d' ' -f1)
+if [[ "$(cat "$native_stamp" 2>/dev/null)" != "$native_want" ]]; then
+  command -v cargo >/dev/null || { echo "[lucid bootstrap] Rust (cargo) is required to build native/" >&2; exit 1; }
+  step "native: building lucid-native with maturin (cargo, release)"
+  .venv/bin/pip install -q ./native
+  .venv/bin/python -c 'import lucid_native'
+  echo "$native_want" > "$native_stamp"
+fi
+
 # Go-built binaries: kube-apiserver, kube-controller-manager, etcd, MinIO, helm.
 if ! command -v go >/dev/null; then
   echo "[lucid bootstrap] Go is required (the stack builds its binaries from Go modules)" >&2

@@ -37,8 +37,11 @@ KINDS = ("operator", "recorder")
 # The build context each image copies (its Dockerfile's COPY sources).
 CONTEXT = {
     "operator": ("common", "operator", "images/runtime_tree.py"),
-    "recorder": ("common", "recorder", "images/runtime_tree.py"),
+    "recorder": ("common", "recorder", "native", "images/runtime_tree.py"),
 }
+# Left out of every context by .dockerignore, so left out of the inputs hash too.
+IGNORED_DIRS = ("__pycache__", "build")
+IGNORED_PATHS = ("native/target",)
 BUILD_BASE = "localhost/lucid-debian-build:12"
 BUILD_BASE_PACKAGES = ("python3", "python3-venv", "gcc", "libc6-dev", "ca-certificates")
 RUST_IMAGE_REPO = "localhost/lucid-rust"
@@ -175,10 +178,15 @@ def _context_files(kind: str) -> list[Path]:
         if path.is_file():
             files.append(path)
             continue
-        files.extend(p for p in sorted(path.rglob("*")) if p.is_file() and not any(
-            part == "__pycache__" or part.endswith(".egg-info") or part == "build"
-            for part in p.relative_to(REPO).parts))
+        files.extend(p for p in sorted(path.rglob("*")) if p.is_file() and not _ignored(p))
     return files
+
+
+def _ignored(path: Path) -> bool:
+    relative = path.relative_to(REPO)
+    if any(part in IGNORED_DIRS or part.endswith(".egg-info") for part in relative.parts):
+        return True
+    return any(relative.is_relative_to(ignored) for ignored in IGNORED_PATHS)
 
 
 def inputs_hash(kind: str) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 from pydantic_settings import BaseSettings
 
 from lucid_operator.settings import OperatorSettings
+from lucid_recorder.native import NativeSettings
 from lucid_recorder.settings import RecorderSettings
 
 OUTPUT = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
@@ -52,6 +53,13 @@ def render() -> str:
         "credentials arrive only through `secretKeyRef`. Listed for operators who debug a pod.",
         "",
         *_table(RecorderSettings),
+        "",
+        "## Recorder hot path (`recorder/lucid_recorder/native.py`)",
+        "",
+        "Read by everything that imports `lucid_recorder` (the recorder, `lucid-play`, the "
+        "benchmarks). The recorder image sets it to `1`; the operator does not set it.",
+        "",
+        *_table(NativeSettings),
         "",
     ]
     return "\n".join(lines)

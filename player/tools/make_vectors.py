@@ -69,7 +69,7 @@ from lucid_recorder.player.synthetic import SyntheticDesktop
 from lucid_recorder.player.timeline import Recording
 from lucid_recorder.sealing import keys as keys_module
 from lucid_recorder.sealing import sealer as sealer_module
-from lucid_recorder.sealing.compression import Codec, Compressed, compress
+from lucid_recorder.sealing.compression import Codec, Compressed, compress_chunk
 from lucid_recorder.sealing.manifest import Manifest, SessionIdentity, build_manifest
 from lucid_recorder.sealing.sealer import ChunkInfo, SealedChunk, Sealer
 from lucid_recorder.sealing.verify import VerifyReport, decrypt_segments, verify
@@ -425,7 +425,8 @@ def seal_all(segments: list[bytes], recipient: X25519PrivateKey, uid: str, label
     out = []
     for data in segments:
         info = peek_segment(data)
-        out.append(sealer.seal(compress(data, codec, 9), info.start_ns, info.end_ns))
+        # As the recorder compresses a chunk (window over the chunk, long-distance matching).
+        out.append(sealer.seal(compress_chunk(data, codec, 9), info.start_ns, info.end_ns))
     return out, sealer
 
 

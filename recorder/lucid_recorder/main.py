@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from lucid_common import contract
 from lucid_common.api import GROUP, PLURAL, VERSION, RecordingSessionSpec
 from lucid_common.logs import configure_logging
+from lucid_recorder import native
 from lucid_recorder.pipeline.recording import Recording
 from lucid_recorder.rdp.capture import capture_with_reconnect
 from lucid_recorder.rdp.errors import CaptureError
@@ -128,8 +129,9 @@ def run(settings: RecorderSettings) -> int:
                           auth_wait_seconds=settings.storage_auth_wait_seconds)
     target = capture_config(spec, settings.rdp_username.get_secret_value(),
                             settings.rdp_password.get_secret_value())
-    log.info("recording %s/%s from %s:%d", settings.session_namespace, settings.session_name,
-             target.host, target.port)
+    # Which hot path runs (lucid_recorder.native): the image insists on the native core.
+    log.info("recording %s/%s from %s:%d (hot path: %s)", settings.session_namespace,
+             settings.session_name, target.host, target.port, native.implementation())
 
     async def main_loop() -> None:
         stop = asyncio.Event()

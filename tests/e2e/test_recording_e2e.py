@@ -71,6 +71,9 @@ def test_record_stop_verify_and_play(recorder_operator, sessions: Sessions, tmp_
     recorder = pod["status"]["containerStatuses"][0]
     assert recorder["image"] == images.image_name("recorder")
     assert recorder["containerID"].startswith(kubelet_podman.CONTAINER_ID_PREFIX)
+    # The image's recorder runs its native core (built in the image, LUCID_NATIVE=1).
+    logged = stack.kubectl("logs", pod["metadata"]["name"], "-n", sessions.namespace).stdout
+    assert "(hot path: native)" in logged, logged
 
     stack.desktop.type_text("lucid records this line exactly")
     stack.desktop.press("Return")

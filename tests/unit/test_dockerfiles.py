@@ -18,6 +18,7 @@ import pytest
 import yaml
 
 from lucid_common import contract
+from lucid_devstack import images
 
 REPO = Path(__file__).resolve().parents[2]
 KINDS = ("operator", "recorder")
@@ -233,3 +234,38 @@ def test_hadolint_is_clean():
     done = subprocess.run([hadolint, "--no-color", *map(str, DOCKERFILES.values())],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _copy_sources(stages: list[Stage]) -> set[str]:
+    return {source.rstrip("/") for stage in stages for keyword, value in stage.instructions
+            if keyword == "COPY" and not value.startswith("--from")
+            for source in value.split()[:-1]}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_inputs_hash_covers_what_the_dockerfile_copies(kind: str):
+    # images.CONTEXT decides when an image is stale: a COPY source missing from it would
+    # leave an image built from old sources looking current.
+    assert _copy_sources(parse(DOCKERFILES[kind])) == set(images.CONTEXT[kind])
+
+
+def test_dockerignore_admits_the_native_sources_and_drops_its_build_directory():
+    lines = [line.strip() for line in (REPO / ".dockerignore").read_text().splitlines()]
+    assert "!native/" in lines and "native/target" in lines
+    # The inputs hash leaves out what the context leaves out.
+    assert images._ignored(REPO / "native" / "target" / "release" / "liblucid_native.so")
+    assert not images._ignored(REPO / "native" / "src" / "lib.rs")
+    assert not images._ignored(REPO / "native" / "Cargo.lock")
+
+
+def test_recorder_image_builds_the_native_core_and_insists_on_it():
+    stages = parse(DOCKERFILES["recorder"])
+    runs = " ".join(v for stage in stages for k, v in stage.instructions if k == "RUN")
+    assert re.search(r"pip install [^&]*\./native\b", runs), runs
+    # From the lock file: the image gets the crates the tests ran with.
+    assert (REPO / "native" / "Cargo.lock").is_file()
+    maturin = tomllib.loads((REPO / "native" / "pyproject.toml").read_text())["tool"]["maturin"]
+    assert maturin["locked"] is True
+    # A recorder image without a loadable extension fails at start (lucid_recorder.native).
+    env = " ".join(v for k, v in stages[-1].instructions if k == "ENV")
+    assert re.search(r"\bLUCID_NATIVE=1\b", env), env

@@ -34,6 +34,8 @@ from lucid_recorder.format.encoding import adaptive_layout, fixed_layout
 from lucid_recorder.format.varint import decode_uvarint, encode_uvarint
 
 MS = 1_000_000
+# Every round trip runs on the pure-Python reference and on lucid_native (conftest.py).
+pytestmark = pytest.mark.usefixtures("implementation")
 
 
 def random_rect(rng: random.Random, width: int, height: int) -> Rect:

@@ -309,7 +309,7 @@ async def test_info_pdu_without_password_has_no_autologon() -> None:
     assert not flags & INFO_FLAG.AUTOLOGON
 
 
-def test_login_screen_is_what_xrdp_shows_without_autologon() -> None:
+def test_login_screen_is_what_xrdp_shows_without_autologon(implementation: str) -> None:
     # Captured with the Info PDU as aardwolf sends it: xrdp drew its login
     # dialog over its teal (0x009CB5) background instead of the desktop.
     _data, rects = single_update("xrdp_login_screen_32.bin")
@@ -321,7 +321,7 @@ def test_login_screen_is_what_xrdp_shows_without_autologon() -> None:
 # Fix 7: slow-path Graphics Updates become Rect events.
 
 
-async def test_slow_path_bitmap_update_becomes_rect_events() -> None:
+async def test_slow_path_bitmap_update_becomes_rect_events(implementation: str) -> None:
     connection = make_connection()
     connection._active = True
     data, rects = single_update("xrdp_update_padded_32.bin")
@@ -351,7 +351,7 @@ async def test_aardwolf_mcs_channel_only_queues_slow_path_updates() -> None:
 
 
 @pytest.mark.parametrize("name", ["xrdp_update_padded_16.bin", "xrdp_update_padded_32.bin"])
-def test_padded_bitmap_is_decoded_then_cropped(name: str) -> None:
+def test_padded_bitmap_is_decoded_then_cropped(name: str, implementation: str) -> None:
     _data, rects = single_update(name)
     padded = [r for r in rects if r.width > destination_size(r)[0]]
     assert padded, "the fixture must hold a padded bitmap"
@@ -440,7 +440,7 @@ def test_xrdp_granted_32_bpp() -> None:
     assert wire.parse_demand_active(pdu.body).desktop[0] == 32
 
 
-def test_32_bpp_pixels_come_out_in_rgb_order() -> None:
+def test_32_bpp_pixels_come_out_in_rgb_order(implementation: str) -> None:
     _data, rects = single_update("xrdp_login_screen_32.bin")
     bitmap = rects[0]
     assert bitmap.bpp == 32 and bitmap.compressed
@@ -472,7 +472,7 @@ def test_raw_planar_matches_the_native_rle_decoder() -> None:
     assert bitmap_module._decode_full(no_alpha).tobytes() == full.tobytes()
 
 
-def test_lossy_planar_is_refused() -> None:
+def test_lossy_planar_is_refused(implementation: str) -> None:
     _data, rects = single_update("xrdp_update_padded_32.bin")
     bitmap = rects[0]
     lossy = dataclasses.replace(bitmap, data=b"\x09" + bytes(bitmap.width * bitmap.height * 4))
@@ -480,7 +480,7 @@ def test_lossy_planar_is_refused() -> None:
         decode_bitmap(lossy)
 
 
-def test_24_bpp_rle_equals_the_screenshot() -> None:
+def test_24_bpp_rle_equals_the_screenshot(implementation: str) -> None:
     (png,) = DATA.glob("xrdp_update_24_at_*.png")
     left, top = (int(v) for v in png.stem.rsplit("_at_", 1)[1].split("_"))
     expected = Image.open(png).convert("RGB")

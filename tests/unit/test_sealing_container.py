@@ -15,7 +15,7 @@ from lucid_recorder.sealing import (
     Sealer,
     compress,
 )
-from lucid_recorder.sealing.compression import decompress
+from lucid_recorder.sealing.compression import compress_chunk, decompress
 from lucid_recorder.sealing.container import (
     FIXED_HEADER_BYTES,
     FIXED_HEADER_BYTES_V1,
@@ -67,6 +67,37 @@ def test_zstd_compresses_and_level_matters(recipient):
     with pytest.raises(ValueError, match="level"):
         compress(data, Codec.ZSTD, 0)
     assert Codec.from_name("zstd") is Codec.ZSTD and Codec.from_name("none") is Codec.NONE
+
+
+def test_a_wider_window_reaches_back_past_the_levels_own(recipient):
+    # A 1 MiB random block repeated 5 MiB later: level 3's 2 MiB window cannot see the
+    # repeat; a 2^24 window, with or without long-distance matching, can.
+    block = os.urandom(1 << 20)
+    data = block + os.urandom(5 << 20) + block
+    plain = compress(data, Codec.ZSTD, 3)
+    for long_distance in (False, True):
+        wide = compress(data, Codec.ZSTD, 3, window_log=24, long_distance=long_distance)
+        assert len(wide.data) < len(plain.data) - (1 << 19)
+        # An ordinary frame that the bounded reader (and any zstd reader) decodes.
+        assert decompress(wide.data, Codec.ZSTD, len(data)) == data
+        assert zstandard.ZstdDecompressor().decompress(wide.data) == data
+        assert zstandard.get_frame_parameters(wide.data).content_size == len(data)
+    with pytest.raises(ValueError, match="window_log"):
+        compress(data, Codec.ZSTD, 3, window_log=28)
+
+
+def test_compress_chunk_uses_a_window_over_the_chunk_and_long_distance_matching():
+    # The repeat 5 MiB back that level 9's own 4 MiB window misses: the recorder finds it.
+    block = os.urandom(1 << 20)
+    data = block + os.urandom(5 << 20) + block
+    chunk = compress_chunk(data, Codec.ZSTD, 9)
+    assert len(chunk.data) < len(compress(data, Codec.ZSTD, 9).data) - (1 << 19)
+    # zstd shrinks the 2^25 window it was given to the chunk's own size.
+    assert zstandard.get_frame_parameters(chunk.data).window_size <= 1 << 23
+    assert decompress(chunk.data, Codec.ZSTD, len(data)) == data
+    assert compress_chunk(data, Codec.NONE, 9).data == data
+    with pytest.raises(ValueError, match="level"):
+        compress_chunk(data, Codec.ZSTD, 23)
 
 
 def test_nonces_unique_across_chunks_and_epochs(recipient):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .. import native
 from .pixels import to_planar, xor_bytes
 
 # Sampling bounds the cost per rectangle; 1024 samples see a 64x64 tile in full.
@@ -31,6 +32,8 @@ INTERLEAVED = Layout()
 PLANAR = Layout(planar=True)
 XOR_INTERLEAVED = Layout(xor=True)
 XOR_PLANAR = Layout(planar=True, xor=True)
+_LAYOUTS = {(layout.planar, layout.xor): layout
+            for layout in (INTERLEAVED, PLANAR, XOR_INTERLEAVED, XOR_PLANAR)}
 
 # (new pixels, previous pixels of the same area or None for keyframes) -> layout
 LayoutPolicy = Callable[[bytes, bytes | None], Layout]
@@ -43,6 +46,15 @@ def distinct_colours(rgb: bytes, limit: int = _SAMPLES) -> int:
 
 
 def adaptive_layout(rgb: bytes, previous: bytes | None) -> Layout:
+    core = native.core
+    if core is not None:
+        planar, xor = core.adaptive_layout(rgb, previous)
+        return _LAYOUTS[planar, xor]
+    return adaptive_layout_reference(rgb, previous)
+
+
+def adaptive_layout_reference(rgb: bytes, previous: bytes | None) -> Layout:
+    """The definition of the adaptive layout; lucid_native.adaptive_layout matches it."""
     if distinct_colours(rgb) <= _PHOTO_COLOURS:
         return INTERLEAVED
     if previous is not None:
@@ -62,5 +74,12 @@ def fixed_layout(layout: Layout) -> LayoutPolicy:
 
 
 def encode_pixels(rgb: bytes, previous: bytes | None, layout: Layout) -> bytes:
+    core = native.core
+    if core is not None:
+        return bytes(core.encode_pixels(rgb, previous, layout.planar, layout.xor))
+    return encode_pixels_reference(rgb, previous, layout)
+
+
+def encode_pixels_reference(rgb: bytes, previous: bytes | None, layout: Layout) -> bytes:
     data = xor_bytes(rgb, previous) if layout.xor and previous is not None else rgb
     return to_planar(data) if layout.planar else data

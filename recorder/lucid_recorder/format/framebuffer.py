@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw
 
+from .. import native
 from .records import (
     MAX_DIMENSION,
     DesktopResize,
@@ -72,6 +73,9 @@ class Framebuffer:
 
     def region(self, x: int, y: int, width: int, height: int) -> bytes:
         """The current pixels of a rectangle, row-major RGB24."""
+        core = native.core
+        if core is not None and self.contains(x, y, width, height):
+            return bytes(core.region(self.pixels, self.width, self.height, x, y, width, height))
         stride = self.width * 3
         row = width * 3
         start = (y * self.width + x) * 3
@@ -84,6 +88,10 @@ class Framebuffer:
         if len(rgb) != width * height * 3:
             raise ValueError(f"rect {width}x{height} needs {width * height * 3} bytes, "
                              f"got {len(rgb)}")
+        core = native.core
+        if core is not None:
+            core.paste(self.pixels, self.width, self.height, x, y, width, height, bytes(rgb))
+            return
         stride = self.width * 3
         row = width * 3
         if x == 0 and width == self.width:

@@ -39,7 +39,7 @@ from lucid_recorder.pipeline.stages import (
 )
 from lucid_recorder.rdp import events as ev
 from lucid_recorder.rdp.errors import CaptureError
-from lucid_recorder.sealing.compression import Codec, Compressed, compress
+from lucid_recorder.sealing.compression import Codec, Compressed, compress_chunk
 from lucid_recorder.sealing.sealer import ChunkInfo, SealedChunk, Sealer
 from lucid_recorder.status_report import StatusReporter
 from lucid_recorder.storage import (
@@ -365,7 +365,7 @@ class Recording:
 
     async def _compress(self, segment: Segment) -> list[CompressedSegment]:
         codec = Codec.from_name(self.spec.compression.codec.value)
-        payload = await asyncio.to_thread(compress, segment.data, codec,
+        payload = await asyncio.to_thread(compress_chunk, segment.data, codec,
                                           self.spec.compression.level)
         metrics.STAGE_BYTES.labels(COMPRESS).inc(len(payload.data))
         return [CompressedSegment(segment.start_ns, segment.end_ns, payload)]

@@ -81,6 +81,7 @@ from lucid_recorder.rdp.events import (
     Disconnected,
     Event,
 )
+from lucid_recorder.rdp.mcs import decode_domain_pdu
 from lucid_recorder.rdp.settings import (
     client_capabilities,
     client_core_data,
@@ -553,7 +554,7 @@ class CompatRDPConnection(RDPConnection):
                         self.wire_tap("fast", packet)
                     await self._dispatch(FastPathPacket(packet))
                     continue
-                kind, body = self._t125_per_codec.decode("DomainMCSPDU", packet.data)
+                kind, body = decode_domain_pdu(self._t125_per_codec, packet.data)
                 if kind == "disconnectProviderUltimatum":
                     reason = f"the server disconnected ({body.get('reason')})"
                     break

@@ -1,10 +1,10 @@
 """Chunk payload compression: zstd at a configurable level, or none.
 
-Measured on synthetic screen-update streams (docs/storage.md): level 3 is
-the default because it is within a few percent of level 1's speed with a
-better ratio, and neither a dictionary nor long-distance matching is used:
-dictionaries lost ratio on 64 KiB chunks, and LDM's gain costs a 128 MiB
-window in the recorder and a matching one in every reader.
+The level comes from the spec (default 9, measured in bench/chunking.py). The recorder
+compresses each chunk with `compress_chunk`: a window over the whole chunk and
+long-distance matching (docs/storage.md has the measurements and the decision). No
+dictionary: dictionaries lost ratio on 64 KiB chunks and do nothing for chunks of
+megabytes.
 """
 
 from __future__ import annotations
@@ -47,7 +47,36 @@ class Compressed:
     plaintext_len: int
 
 
-def compress(plaintext: bytes, codec: Codec, level: int = 3) -> Compressed:
+# zstd readers accept windows up to 2^27 bytes without being told to (libzstd's default
+# limit, and so python-zstandard's); fzstd, the browser player's, up to about 2 GiB.
+MAX_WINDOW_LOG = 27
+
+
+# The window compress_chunk asks for: 32 MiB. zstd shrinks it to the chunk's own size, so a
+# default chunk (8 MiB of updates plus its keyframe) gets a window over all of it; the cap
+# bounds the compressor's memory for the largest chunks, and the reader's window.
+CHUNK_WINDOW_LOG = 25
+
+
+def compress_chunk(plaintext: bytes, codec: Codec, level: int) -> Compressed:
+    """How the recorder compresses a chunk: the level's search, a window over the whole
+    chunk and long-distance matching, which find the repaints and the chunk's keyframe
+    further back than the level's own window reaches. On the scripted desktop at level 9
+    that stored 38 % less for 0.3 CPU s per recorded minute and about 8 MiB more
+    compressor memory (docs/benchmarks.md, section 5). Ordinary zstd frames: every
+    reader decodes them."""
+    if codec is Codec.NONE or not 1 <= level <= 22:
+        return compress(plaintext, codec, level)  # nothing to tune, or the level's error
+    # Levels 20-22 ask for more than the cap themselves.
+    own = zstandard.ZstdCompressionParameters.from_level(level).window_log
+    return compress(plaintext, codec, level, window_log=max(CHUNK_WINDOW_LOG, own),
+                    long_distance=True)
+
+
+def compress(plaintext: bytes, codec: Codec, level: int = 3, *,
+             window_log: int | None = None, long_distance: bool = False) -> Compressed:
+    """`window_log` (None: the level's own) and `long_distance` matching change how far
+    back zstd looks for matches, not the frame format: every reader reads the result."""
     if len(plaintext) > MAX_PLAINTEXT_BYTES:
         raise ValueError(
             f"chunk plaintext of {len(plaintext)} bytes exceeds {MAX_PLAINTEXT_BYTES}"
@@ -56,9 +85,23 @@ def compress(plaintext: bytes, codec: Codec, level: int = 3) -> Compressed:
         return Compressed(codec, bytes(plaintext), len(plaintext))
     if not 1 <= level <= 22:
         raise ValueError(f"zstd level {level} is outside 1..22")
+    if window_log is not None and not 10 <= window_log <= MAX_WINDOW_LOG:
+        raise ValueError(f"zstd window_log {window_log} is outside 10..{MAX_WINDOW_LOG}")
+    return Compressed(codec, compressor(len(plaintext), level, window_log, long_distance)
+                      .compress(plaintext), len(plaintext))
+
+
+def compressor(source_size: int, level: int, window_log: int | None = None,
+               long_distance: bool = False) -> zstandard.ZstdCompressor:
     # write_content_size lets a reader check the frame against the header.
-    compressor = zstandard.ZstdCompressor(level=level, write_content_size=True)
-    return Compressed(codec, compressor.compress(plaintext), len(plaintext))
+    if window_log is None and not long_distance:
+        return zstandard.ZstdCompressor(level=level, write_content_size=True)
+    overrides: dict[str, int] = {"enable_ldm": int(long_distance)}
+    if window_log is not None:
+        overrides["window_log"] = window_log
+    params = zstandard.ZstdCompressionParameters.from_level(
+        level, source_size=source_size, write_content_size=1, **overrides)
+    return zstandard.ZstdCompressor(compression_params=params)
 
 
 def decompress(payload: bytes, codec: Codec, plaintext_len: int) -> bytes:

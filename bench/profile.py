@@ -1,0 +1,122 @@
+"""Where the recorder's CPU goes: a cProfile of the capture child on the scripted workload.
+
+    .venv/bin/python -m bench.profile --depth 32 --seconds 60 --label before
+    .venv/bin/python -m bench.profile --implementation reference --label before
+    .venv/bin/python -m bench.profile --implementation native --label after
+
+Runs bench.child capture (capture → chunk → zstd → seal in line, the spec defaults)
+under cProfile while the desktop runs `Desktop.run_workload`, and writes the top
+functions by own time and by cumulative time to bench/results/profile-LABEL.txt, with
+the implementation in use (native or reference) and the load average, and the top
+functions by own time as bench/results/profile-LABEL.json (docs/benchmarks.md shows
+profile-before and profile-after side by side). --implementation sets LUCID_NATIVE for
+the child (default: the environment's choice). cProfile slows
+pure-Python code more than native code, so read the shares, not the seconds. The
+timer is CPU time (time.process_time): waiting for the next update is not counted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import pstats
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from bench.children import run_child
+from bench.common import RESULTS_DIR, Context, log
+
+
+def report(stats_file: Path, header: str, top: int) -> str:
+    out = io.StringIO()
+    stats = pstats.Stats(str(stats_file), stream=out)
+    stats.strip_dirs()
+    out.write(header)
+    out.write(f"\n## Top {top} by own time (tottime)\n")
+    stats.sort_stats("tottime").print_stats(top)
+    out.write(f"\n## Top {top * 3} by cumulative time\n")
+    stats.sort_stats("cumulative").print_stats(top * 3)
+    return out.getvalue()
+
+
+# --implementation → the child's LUCID_NATIVE (lucid_recorder.native).
+IMPLEMENTATIONS = {"native": "1", "reference": "0"}
+
+
+def _where(file: str, line: int, name: str) -> str:
+    """package/module.py:line(function), or the C function's own name."""
+    if file == "~":  # a built-in: cProfile names it "<built-in method x>" / "<method 'x' of ...>"
+        return name.strip("<>")
+    path = Path(file)
+    return f"{path.parent.name}/{path.name}:{line}({name})"
+
+
+def top_functions(stats_file: Path, top: int) -> list[dict[str, object]]:
+    """The `top` functions by own time, with their share of the profile's total."""
+    stats = pstats.Stats(str(stats_file))
+    entries = stats.stats  # type: ignore[attr-defined]
+    total = sum(own for _cc, _nc, own, _cum, _callers in entries.values()) or 1.0
+    rows = sorted(entries.items(), key=lambda item: item[1][2], reverse=True)[:top]
+    return [{"function": _where(file, line, name), "calls": nc,
+             "own_s": own, "own_share": own / total, "cumulative_s": cum}
+            for (file, line, name), (_cc, nc, own, cum, _callers) in rows]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.profile", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--depth", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--label", default="current")
+    parser.add_argument("--top", type=int, default=10)
+    parser.add_argument("--implementation", choices=sorted(IMPLEMENTATIONS), default=None,
+                        help="native or reference hot path (default: LUCID_NATIVE as set)")
+    args = parser.parse_args(argv)
+    extra_env = ({"LUCID_NATIVE": IMPLEMENTATIONS[args.implementation]}
+                 if args.implementation else None)
+    workdir = Path(tempfile.mkdtemp(prefix="lucid-profile-"))
+    ctx = Context(workdir, quick=False)
+    try:
+        stats_file = workdir / "capture.prof"
+        log(f"profiling the capture child at {args.depth} bpp for {args.seconds:g} s")
+        load_before = os.getloadavg()
+        child = run_child(ctx, "capture", args.depth, args.seconds, workdir / "child",
+                          extra_args=("--profile", str(stats_file)), extra_env=extra_env)
+        load_after = os.getloadavg()
+        r = child.result
+        per_min = 60 / r["wall_s"]
+        header = (
+            f"# Recorder profile: {args.label}\n"
+            f"capture child, {args.depth} bpp, {args.seconds:g} s of Desktop.run_workload, "
+            f"spec defaults\n"
+            f"implementation: {r.get('implementation', 'reference')}\n"
+            f"updates: {r['events']}, CPU s per min (under cProfile): "
+            f"{r['cpu_total_s'] * per_min:.2f}, stage CPU s per min: "
+            + ", ".join(f"{k} {v * per_min:.2f}" for k, v in r["cpu_stage_s"].items())
+            + f"\nload average before/after: {load_before[0]:.2f} / {load_after[0]:.2f}\n")
+        text = report(stats_file, header, args.top)
+        out = RESULTS_DIR / f"profile-{args.label}.txt"
+        out.write_text(text)
+        shutil.copy(stats_file, RESULTS_DIR / f"profile-{args.label}.prof")
+        summary = {"label": args.label, "depth": args.depth, "seconds": args.seconds,
+                   "implementation": r.get("implementation", "reference"),
+                   "updates": r["events"], "wall_s": r["wall_s"],
+                   "cpu_s_per_min_profiled": r["cpu_total_s"] * per_min,
+                   "stage_cpu_s_per_min": {k: v * per_min for k, v in r["cpu_stage_s"].items()},
+                   "load_average": [load_before[0], load_after[0]],
+                   "top": top_functions(stats_file, args.top)}
+        (RESULTS_DIR / f"profile-{args.label}.json").write_text(json.dumps(summary, indent=1))
+        log(f"wrote {out}")
+        print(text)
+    finally:
+        ctx.close()
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
