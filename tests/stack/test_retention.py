@@ -79,9 +79,11 @@ def record(s3: s3servers.S3Server, bucket: str, retention: Retention | None, tmp
     for seq in range(chunks):
         payload = f"frame {seq} ".encode() * 2000 + os.urandom(64)
         spool.seal_into(sealer, compress(payload, Codec.ZSTD, 3), seq * 10, seq * 10 + 9)
-    publish_manifest(spool, store, recipient.public_key(), FAST, complete=False)
+    publish_manifest(spool, store, recipient.public_key(), FAST, complete=False,
+                     sealer=sealer)
     assert upload_pending(spool, store, FAST).uploaded == chunks
-    publish_manifest(spool, store, recipient.public_key(), FAST, complete=True)
+    publish_manifest(spool, store, recipient.public_key(), FAST, complete=True,
+                     sealer=sealer)
     report = verify_session(store.get_manifest(), store.chunks(), recipient)
     assert report.ok and report.complete, report.lines()
     return store

@@ -90,7 +90,8 @@ def test_session_keys_write_only_their_own_prefix(s3, tmp_path, retained: bool):
     for seq in range(3):
         spool.seal_into(sealer, compress(b"screen %d " % seq * 500, Codec.ZSTD, 3), seq, seq + 1)
     assert upload_pending(spool, mine, FAST).uploaded == 3
-    publish_manifest(spool, mine, recipient.public_key(), FAST, complete=True)
+    publish_manifest(spool, mine, recipient.public_key(), FAST, complete=True,
+                     sealer=sealer)
     stored = sorted(o.object_name for o in root.list_objects(
         BUCKET, prefix=mine.layout.root, recursive=True))
     assert stored == [mine.layout.chunk_key(s) for s in range(3)] + [mine.layout.manifest_key]

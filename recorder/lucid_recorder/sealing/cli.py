@@ -286,7 +286,7 @@ def _retention(store: ObjectStore | None, session: Session) -> dict[str, object]
     without = 0
     for key in keys:
         try:
-            got = store.retention(key)
+            got = store.retention_of(key)
         except StorageError as exc:
             return {"until": None, "note": f"could not be read: {exc}"}
         if got is None:

@@ -409,7 +409,7 @@ class ObjectStore:
                 found.append((short, f"not a seal: {' '.join(str(exc).split())[:200]}"))
         return found
 
-    def retention(self, key: str) -> tuple[str, str] | None:
+    def retention_of(self, key: str) -> tuple[str, str] | None:
         """(mode, retain-until, RFC 3339) of the object's S3 Object Lock retention, if any."""
         def call() -> tuple[str, str] | None:
             try:
