@@ -36,6 +36,7 @@ from bench.common import make_spec, percentile
 from bench.defaults import KEYFRAME_NS, MAX_SEGMENT_BYTES, SEGMENT_NS, ZSTD_LEVEL
 from bench.recorder_run import LatencyProbe, bucket_name, build_recording
 from lucid_recorder import format as fmt
+from lucid_recorder import native
 from lucid_recorder.pipeline.convert import start_detail, to_records
 from lucid_recorder.pipeline.recording import Recording
 from lucid_recorder.rdp import CaptureConfig, TlsConfig, TlsMode, capture
@@ -226,6 +227,11 @@ async def run_record(depth: int, workdir: Path, with_timeline: bool = False) -> 
     source = probe.watch(capture(_config(depth)), connected)
     with probe.patched():
         await recording.run(ages.watch(source) if with_timeline else source, stop)
+    # The capture ends on its own when the RDP server drops the session (xrdp crashed,
+    # say): the recording is over before any SIGTERM, and the parent is told so.
+    source_ended = "wall_stopped" not in marks
+    if source_ended:
+        stopping()
     extra = ({"timeline": timeline(probe, ages, recording, spec.storage.bucket, workdir)}
              if with_timeline else {})
     return {
@@ -233,7 +239,12 @@ async def run_record(depth: int, workdir: Path, with_timeline: bool = False) -> 
         "depth": depth,
         "wall_s": marks["wall_stopped"] - marks["wall_connected"],
         "cpu_recording_s": marks["cpu_stopped"] - marks["cpu_connected"],
+        # Up to the end of the process, so the last chunk's compress, seal and upload
+        # after the stop count too (bench.workloads).
+        "cpu_connected_s": marks["cpu_connected"],
         "cpu_total_s": time.process_time(),
+        "implementation": native.implementation(),
+        "source_ended_before_stop": source_ended,
         "chunks_stored": recording.chunks_stored,
         "bytes_stored": recording.bytes_stored,
         "updates": recording.updates,

@@ -81,14 +81,15 @@ class Child:
 
     def __init__(self, ctx: Context, mode: str, depth: int, workdir: Path, *,
                  desktop: Desktop | None = None, sample_rss: bool = False,
-                 extra_args: tuple[str, ...] = ()) -> None:
+                 extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.mode = mode
         self.workdir = workdir
         self.out = workdir / "result.json"
         argv = [sys.executable, "-m", "bench.child", mode, "--depth", str(depth),
                 "--workdir", str(workdir), "--out", str(self.out), *extra_args]
-        env = child_env(ctx, with_minio=mode == "record", desktop=desktop)
+        # `env` on top, e.g. LUCID_NATIVE to pick the recorder's implementation.
+        env = {**child_env(ctx, with_minio=mode == "record", desktop=desktop), **(env or {})}
         self.started = time.monotonic()
         with open(workdir / "child.log", "wb") as log:
             self.proc = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE,
@@ -132,7 +133,11 @@ class Child:
     def terminate(self) -> None:
         """Ask the child to finish its recording (SIGTERM); finish() collects it."""
         self.stopped_at_s = time.monotonic() - self.started
-        self.proc.send_signal(signal.SIGTERM)
+        # os.kill, not Popen.send_signal: that polls first, and a child that already
+        # exited would be reaped there, leaving wait_child no rusage to read. Until
+        # wait_child reaps it, its pid cannot be reused.
+        if self.proc.returncode is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
 
     def finish(self, timeout: float = FINISH_TIMEOUT_S) -> ChildRun:
         """Reap a terminated child and read its result; it is killed if that fails."""

@@ -31,6 +31,15 @@ COMMANDS: dict[str, str] = {
     # The player's video export and the x264 baseline of the bench.
     "ffmpeg": "ffmpeg",
     "ffprobe": "ffmpeg",
+    # The desktop workloads (lucid_devstack.workloads): a real shell with top and less,
+    # a browser on generated pages, windows over a photo wallpaper, a video-like region.
+    "bash": "bash",
+    "top": "procps",
+    "less": "less",
+    "chromium": "chromium",
+    "feh": "feh",
+    "ffplay": "ffmpeg",
+    "xcalc": "x11-apps",
     # A reference RDP client: tests log in through xrdp with it.
     "xfreerdp": "freerdp2-x11",
     # Network faults (lucid_devstack/netfault.py): nft drops packets at random,
