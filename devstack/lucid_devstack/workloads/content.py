@@ -21,6 +21,16 @@ WORDS = (
 ).split()
 
 
+def _noise(rng: random.Random, size: tuple[int, int], amount: float) -> Image.Image:
+    """Uniform noise around mid-grey, plus or minus amount * 128, from the seeded generator.
+
+    Not Image.effect_noise: that draws from the C library's rand, unseeded, so two runs
+    would show different pictures.
+    """
+    noise = Image.frombytes("L", size, rng.randbytes(size[0] * size[1]))
+    return Image.blend(Image.new("L", size, 128), noise, amount)
+
+
 def photo(width: int, height: int, seed: int) -> Image.Image:
     """A photo-like RGB image: colour gradients, soft blobs and fine grain.
 
@@ -38,8 +48,7 @@ def photo(width: int, height: int, seed: int) -> Image.Image:
         left, top = (side - width) // 2, (side - height) // 2
         gradient = gradient.crop((left, top, left + width, top + height))
         # Soft blobs: coarse noise blown up (clouds, foliage, out-of-focus background).
-        blobs = Image.effect_noise((max(4, width // 64), max(3, height // 64)),
-                                   rng.uniform(40, 80))
+        blobs = _noise(rng, (max(4, width // 64), max(3, height // 64)), rng.uniform(0.3, 0.6))
         blobs = blobs.resize((width, height), Image.Resampling.BICUBIC)
         channels.append(Image.blend(gradient, blobs, rng.uniform(0.35, 0.6)))
     image = Image.merge("RGB", channels)
@@ -54,7 +63,7 @@ def photo(width: int, height: int, seed: int) -> Image.Image:
     shapes = shapes.filter(ImageFilter.GaussianBlur(max(2, width // 80)))
     image = Image.blend(image, shapes, 0.35)
     # Grain: per-pixel noise, the same in every channel, as luminance noise is.
-    grain = Image.effect_noise((width, height), 14).convert("RGB")
+    grain = _noise(rng, (width, height), 0.2).convert("RGB")
     return ImageChops.add(ImageChops.multiply(image, Image.new("RGB", image.size,
                                                                (235, 235, 235))),
                           grain, scale=1.0, offset=-100)
