@@ -102,3 +102,12 @@ def test_photo_is_busy_like_a_photograph() -> None:
     pixels = image.load()
     equal = sum(pixels[x, y] == pixels[x + 1, y] for y in range(150) for x in range(199))
     assert equal / (150 * 199) < 0.05
+
+
+def test_a_failed_workload_is_reported_not_dropped(tmp_path: Path) -> None:
+    measured = data(["terminal"])
+    measured["workloads"]["office"] = {"seconds": 120.0, "error": "RuntimeError: xrdp died"}
+    text = bw.render(measured, tmp_path, tmp_path / "doc.md")
+    assert "### office\n\n**Not measured**: the run failed (RuntimeError: xrdp died)" in text
+    assert [row[0] for row in bw.headline_rows(measured)] == ["terminal: size ÷ x264",
+                                                              "terminal: CPU ÷ x264"]
