@@ -244,15 +244,14 @@ def _failed(data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
 
 def headline_rows(data: dict[str, Any]) -> list[list[str]]:
     """Two rows per workload for the headline table: size ÷ x264 and CPU ÷ x264 (4:4:4)."""
-    from bench.report import _ratio
 
     rows = []
     for name, entry in _in_order(data):
         summary = entry["summary"]
         for label, key in (("size ÷ x264", "size_vs_x264"), ("CPU ÷ x264", "cpu_vs_x264")):
             rows.append([f"{name}: {label}",
-                         f"{_ratio(summary['native'][key]['median'])} native "
-                         f"({_ratio(summary['reference'][key]['median'])} reference)"])
+                         f"{summary['native'][key]['median']:.3f} native "
+                         f"({summary['reference'][key]['median']:.3f} reference)"])
     return rows
 
 
