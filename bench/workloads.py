@@ -409,6 +409,7 @@ Machine load average (1 min) after each workload: {loads}; run
 
 def _plot(data: dict[str, Any], plots: Path) -> Path:
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
     from bench.report import DPI
 
@@ -426,6 +427,9 @@ def _plot(data: dict[str, Any], plots: Path) -> Path:
         ax.set_xticks(range(len(names)), names)
         ax.set_title(title)
         ax.set_yscale("log")
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(ScalarFormatter())
+        ax.yaxis.set_minor_formatter(NullFormatter())
         ax.legend(fontsize=8)
     fig.tight_layout()
     out = plots / "workloads.png"
