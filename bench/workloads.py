@@ -158,7 +158,8 @@ def ratios(rep: dict[str, Any]) -> None:
 
 
 def run_workload(ctx: Context, name: str, index: int, seconds: float,
-                 repetitions: int) -> dict[str, Any]:
+                 repetitions: int, done_before: int = 0) -> dict[str, Any]:
+    """`done_before` repetitions are stored already: the run order continues from them."""
     root = ctx.workdir / f"workload-{name}"
     desktop = Desktop(root / "desktop").start()
     workload = make(name, desktop, root / "workload")
@@ -166,7 +167,7 @@ def run_workload(ctx: Context, name: str, index: int, seconds: float,
     began = time.monotonic()
     try:
         for rep in range(repetitions):
-            shift = (index + rep) % len(VARIANTS)
+            shift = (index + done_before + rep) % len(VARIANTS)
             order = [*VARIANTS[shift:], *VARIANTS[:shift]]
             entry: dict[str, Any] = {"order": order}
             for variant in order:
@@ -259,6 +260,7 @@ def render(data: dict[str, Any], plots: Path, doc: Path) -> str:
     from bench.report import _f, _range, _rel, _table
 
     plot = _plot(data, plots)
+    reps = ", ".join(f"{name} {len(entry['repetitions'])}" for name, entry in _in_order(data))
     # The display and the duration differ per run.
     x264 = re.sub(r"-i \S+ -t \S+", "-i DISPLAY -t SECONDS", data.get("x264_argv", "ffmpeg"))
     parts = [f"""## Real desktop workloads (issue 15)
@@ -300,7 +302,8 @@ once a second. Latency is each update's time from capture to its chunk's acknowl
 upload (p50 over updates): with default chunking (60 s / 8 MiB) a quiet workload's
 chunks close on maxSeconds, so its latency is about half a chunk's length by design;
 the ≤ 2 s goal is for busy desktops. Ratios are taken within a repetition, then the
-median over {data['repetitions']} repetition(s). Goals (issue 15): CPU ÷ x264 ≤
+median over the repetitions ({reps}; with several, the min-max range follows in
+brackets). Goals (issue 15): CPU ÷ x264 ≤
 {GOAL_CPU_VS_X264}, size ÷ x264 ≤ {GOAL_SIZE_VS_X264} (4:4:4 and 4:2:0), RSS ≤
 {GOAL_RSS_MIB:g} MiB, ≥ {GOAL_SESSIONS_PER_CORE:g} sessions per core, latency p50 ≤
 {GOAL_LATENCY_P50_S:g} s busy; ✓ met, ✗ not.
@@ -372,6 +375,10 @@ What the script did (first repetition, {drives}). Run order {' → '.join(first[
             f"{_f(s['reference']['cpu_vs_x264']['median'], 3)} / "
             f"{_f(s['reference']['size_vs_x264']['median'], 3)}",
         ])
+    runs = "; ".join(f"{run['started_at']} ({', '.join(run['workloads'])}, commit "
+                     f"{run['commit']})" for run in data.get("runs", [])) or (
+        f"{data.get('started_at', '?')} to {data.get('finished_at', '?')}, commit "
+        f"{data['machine']['git_commit']}")
     loads = ", ".join(f"{name} {entry['load_average_after'][0]:.2f}"
                       for name, entry in _in_order(data))
     for name, entry in _failed(data):
@@ -400,9 +407,8 @@ What the script did (first repetition, {drives}). Run order {' → '.join(first[
   ("corrupted size vs. prev_size" in its log, the RDP session dropped); the photo-like
   wallpaper under moving windows does not.
 
-Machine load average (1 min) after each workload: {loads}; run
-{data.get('started_at', '?')} to {data.get('finished_at', '?')}, commit
-{data['machine']['git_commit']}.
+Machine load average (1 min) after each workload: {loads}; runs
+{runs}.
 """)
     return "\n".join(parts)
 
@@ -461,14 +467,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds per run for every workload (default: each workload's "
                              "own, 120 s, idle 300 s; --quick: 15 s)")
     parser.add_argument("--repetitions", type=int, default=1)
+    parser.add_argument("--append", action="store_true",
+                        help="add these repetitions to the stored ones of the same duration")
     parser.add_argument("--keep-workdir", action="store_true")
     args = parser.parse_args(argv)
     mode = "quick" if args.quick else "full"
     path = results_path(mode)
     data: dict[str, Any] = load(mode) or {"workloads": {}}
-    data |= {"mode": mode, "depth": DEPTH, "repetitions": args.repetitions,
-             "machine": machine_info(),
-             "started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")}
+    if "runs" not in data and "started_at" in data:
+        # Results stored before runs were listed: one run of every stored workload.
+        data["runs"] = [{"started_at": data["started_at"], "workloads": list(data["workloads"]),
+                         "repetitions": 1, "commit": data["machine"]["git_commit"]}]
+    data |= {"mode": mode, "depth": DEPTH, "machine": machine_info()}
+    data.setdefault("runs", []).append(
+        {"started_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+         "workloads": args.only, "repetitions": args.repetitions,
+         "commit": data["machine"]["git_commit"]})
+    if not args.append:
+        data["runs"] = data["runs"][-1:]
+    data.setdefault("started_at", data["runs"][0]["started_at"])
     workdir = Path(tempfile.mkdtemp(prefix="lucid-bench-workloads-"))
     ctx = Context(workdir, args.quick)
     log(f"workloads ({mode}): {', '.join(args.only)}; scratch in {workdir}")
@@ -477,8 +494,11 @@ def main(argv: list[str] | None = None) -> int:
         for index, name in enumerate(args.only):
             seconds = args.seconds or (QUICK_SECONDS if args.quick
                                        else WORKLOADS[name].default_seconds)
+            stored = data["workloads"].get(name, {})
+            done_before = (len(stored.get("repetitions", []))
+                           if args.append and stored.get("seconds") == seconds else 0)
             try:
-                result = run_workload(ctx, name, index, seconds, args.repetitions)
+                result = run_workload(ctx, name, index, seconds, args.repetitions, done_before)
             except (RuntimeError, OSError) as exc:
                 # One workload the desktop cannot serve (xrdp dropping the session, say)
                 # must not cost the others: its failure is stored, shown in the tables
@@ -490,6 +510,12 @@ def main(argv: list[str] | None = None) -> int:
                           "load_average_after": os.getloadavg(), "duration_s": 0.0}
             else:
                 data["x264_argv"] = result["summary"]["x264"]["argv"]
+                before = data["workloads"].get(name, {})
+                if args.append and before.get("seconds") == seconds and "error" not in before:
+                    # Ratios are within a repetition, so repetitions of separate runs
+                    # of the same duration pool into one median.
+                    result["repetitions"] = before["repetitions"] + result["repetitions"]
+                    result["summary"] = summarize(result["repetitions"])
             data["workloads"][name] = result
             data["finished_at"] = result["finished_at"]
             write_json(path, data)
