@@ -17,7 +17,7 @@ import psutil
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
-from lucid_devstack.desktop import Desktop
+from lucid_devstack.desktop import TERM_TITLE, Desktop
 from lucid_devstack.workloads import WORKLOADS, DriveResult, Workload, make
 from lucid_devstack.workloads.browser import Browser
 from lucid_devstack.workloads.video import HEIGHT as VIDEO_HEIGHT
@@ -172,4 +172,4 @@ def test_idle_changes_nothing_but_the_clock(desktop: Desktop, tmp_path: Path) ->
     # The second hand moves every second, so each pair differs, and only in the clock.
     assert all(box is not None and inside(box, clock) for box in boxes), (boxes, clock)
     # stop() showed the desktop's own terminal again.
-    assert desktop.window_geometry("xterm")
+    assert workload.search("--name", f"^{TERM_TITLE}$") == [desktop.window("xterm")]
