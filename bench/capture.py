@@ -33,6 +33,7 @@ from typing import Any
 
 from bench.children import run_child, wait_child
 from bench.common import MIB, Context, log, median, spread
+from lucid_devstack.desktop import Desktop
 
 DEPTHS = (24, 32)
 # The child's LUCID_NATIVE for each hot path (lucid_recorder.native).
@@ -51,9 +52,9 @@ LUCID_RUNS: dict[str, tuple[int, str]] = {lucid_key(d, i): (d, i) for d in DEPTH
 class PngGrabber(threading.Thread):
     """A full-frame PNG every second: the simplest lossless screen recorder."""
 
-    def __init__(self, ctx: Context) -> None:
+    def __init__(self, ctx: Context, desktop: Desktop | None = None) -> None:
         super().__init__(daemon=True)
-        self.desktop = ctx.desktop()
+        self.desktop = desktop or ctx.desktop()
         self.sizes: list[int] = []
         self.encode_cpu_s = 0.0
         self.done = threading.Event()
@@ -84,8 +85,9 @@ def _ffprobe(path: Path) -> dict[str, Any]:
     return {**stream, "duration": float(info.get("format", {}).get("duration", "nan"))}
 
 
-def _x264_argv(ctx: Context, seconds: float, out: Path, extra: list[str]) -> list[str]:
-    desktop = ctx.desktop()
+def _x264_argv(ctx: Context, seconds: float, out: Path, extra: list[str],
+               desktop: Desktop | None = None) -> list[str]:
+    desktop = desktop or ctx.desktop()
     return ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y",
             "-f", "x11grab", "-video_size", f"{desktop.width}x{desktop.height}",
             "-framerate", "10", "-i", desktop.display, "-t", f"{seconds:g}",
@@ -109,15 +111,16 @@ X264_VARIANTS: dict[str, list[str]] = {"x264": [], "x264_420": ["-pix_fmt", "yuv
 
 
 @contextlib.contextmanager
-def x264_alongside(ctx: Context, seconds: float,
-                   workdir: Path) -> Iterator[Callable[[], dict[str, Any]]]:
-    """Encode the desktop with every X264_VARIANTS while the body runs.
+def x264_alongside(ctx: Context, seconds: float, workdir: Path,
+                   desktop: Desktop | None = None) -> Iterator[Callable[[], dict[str, Any]]]:
+    """Encode the desktop (default: the context's) with every X264_VARIANTS while the body runs.
 
     The body calls the yielded function once its own work is done: it waits for each
     ffmpeg and returns its result. Whatever happens, no ffmpeg outlives the block.
     """
     workdir.mkdir(parents=True, exist_ok=True)
-    argvs = {name: _x264_argv(ctx, seconds, workdir / f"{name}.mp4", extra)
+    desktop = desktop or ctx.desktop()
+    argvs = {name: _x264_argv(ctx, seconds, workdir / f"{name}.mp4", extra, desktop)
              for name, extra in X264_VARIANTS.items()}
     procs: dict[str, subprocess.Popen[bytes]] = {}
 
@@ -133,7 +136,7 @@ def x264_alongside(ctx: Context, seconds: float,
     try:
         for name, argv in argvs.items():
             with open(workdir / f"{name}.log", "wb") as err:
-                procs[name] = subprocess.Popen(argv, env={**os.environ, **ctx.desktop().x_env},
+                procs[name] = subprocess.Popen(argv, env={**os.environ, **desktop.x_env},
                                                stdin=subprocess.DEVNULL,
                                                stdout=subprocess.DEVNULL, stderr=err)
         yield finish

@@ -228,6 +228,11 @@ async def run_record(depth: int, workdir: Path, with_timeline: bool = False) -> 
     source = probe.watch(capture(_config(depth)), connected)
     with probe.patched():
         await recording.run(ages.watch(source) if with_timeline else source, stop)
+    # The capture ends on its own when the RDP server drops the session (xrdp crashed,
+    # say): the recording is over before any SIGTERM, and the parent is told so.
+    source_ended = "wall_stopped" not in marks
+    if source_ended:
+        stopping()
     extra = ({"timeline": timeline(probe, ages, recording, spec.storage.bucket, workdir)}
              if with_timeline else {})
     return {
@@ -235,7 +240,12 @@ async def run_record(depth: int, workdir: Path, with_timeline: bool = False) -> 
         "depth": depth,
         "wall_s": marks["wall_stopped"] - marks["wall_connected"],
         "cpu_recording_s": marks["cpu_stopped"] - marks["cpu_connected"],
+        # Up to the end of the process, so the last chunk's compress, seal and upload
+        # after the stop count too (bench.workloads).
+        "cpu_connected_s": marks["cpu_connected"],
         "cpu_total_s": time.process_time(),
+        "implementation": native.implementation(),
+        "source_ended_before_stop": source_ended,
         "chunks_stored": recording.chunks_stored,
         "bytes_stored": recording.bytes_stored,
         "updates": recording.updates,

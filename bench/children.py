@@ -135,7 +135,11 @@ class Child:
     def terminate(self) -> None:
         """Ask the child to finish its recording (SIGTERM); finish() collects it."""
         self.stopped_at_s = time.monotonic() - self.started
-        self.proc.send_signal(signal.SIGTERM)
+        # os.kill, not Popen.send_signal: that polls first, and a child that already
+        # exited would be reaped there, leaving wait_child no rusage to read. Until
+        # wait_child reaps it, its pid cannot be reused.
+        if self.proc.returncode is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
 
     def finish(self, timeout: float = FINISH_TIMEOUT_S) -> ChildRun:
         """Reap a terminated child and read its result; it is killed if that fails."""

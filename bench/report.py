@@ -23,7 +23,16 @@ DPI = 110
 
 
 def render(mode: str) -> Path:
-    data = json.loads((RESULTS_DIR / f"{mode}.json").read_text())
+    # Issue 15's workloads keep a results file of their own (bench/workloads.py), so
+    # either file may exist without the other.
+    from bench import workloads
+
+    workload_data = workloads.load(mode)
+    source = RESULTS_DIR / f"{mode}.json"
+    if source.exists() or workload_data is None:
+        data = json.loads(source.read_text())
+    else:
+        data = {"suites": {}, "machine": workload_data["machine"]}
     if mode == "full":
         doc, plots = DOCS, PLOTS_DIR
     else:
@@ -31,7 +40,8 @@ def render(mode: str) -> Path:
     plots.mkdir(parents=True, exist_ok=True)
     suites = {name: entry["result"] for name, entry in data.get("suites", {}).items()}
     parts = [_intro(data, mode)]
-    parts.append(_headline(suites))
+    parts.append(_headline(suites, workloads.headline_rows(workload_data)
+                           if workload_data else []))
     if "pipeline" in suites:
         parts.append(_pipeline(suites["pipeline"], _plot_pipeline(suites["pipeline"], plots),
                                doc))
@@ -51,6 +61,8 @@ def render(mode: str) -> Path:
                           ("operator_scale", operator_scale.render)):
         if name in suites:
             parts.append(section(suites[name], plots, doc))
+    if workload_data:
+        parts.append(workloads.render(workload_data, plots, doc))
     parts.append(_caveats(suites))
     parts.append(_machine(data))
     doc.write_text("\n".join(parts).rstrip() + "\n")
@@ -127,7 +139,7 @@ Last run: {', '.join(run.get('suites', [])) or 'unknown'} in
 """
 
 
-def _headline(s: dict[str, Any]) -> str:
+def _headline(s: dict[str, Any], workload_rows: list[list[str]]) -> str:
     rows: list[list[str]] = []
     if "pipeline" in s:
         p = s["pipeline"]["summary"]
@@ -179,6 +191,7 @@ def _headline(s: dict[str, Any]) -> str:
                      "all deleted",
                      f"{_f(d['pods_exist']['100%'], 0)} s / {_f(d['recording']['100%'], 0)} s"
                      f" / {_f(d['sessions_gone']['100%'], 0)} s"])
+    rows += workload_rows
     return "## Headline numbers\n\n" + _table(["What", "Median"], rows)
 
 

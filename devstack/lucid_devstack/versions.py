@@ -37,6 +37,15 @@ COMMANDS: dict[str, str] = {
     # The player's video export and the x264 baseline of the bench.
     "ffmpeg": "ffmpeg",
     "ffprobe": "ffmpeg",
+    # The desktop workloads (lucid_devstack.workloads): a real shell with top and less,
+    # a browser on generated pages, windows over a photo wallpaper, a video-like region.
+    "bash": "bash",
+    "top": "procps",
+    "less": "less",
+    "chromium": "chromium",
+    "feh": "feh",
+    "ffplay": "ffmpeg",
+    "xcalc": "x11-apps",
     # A reference RDP client: tests log in through xrdp with it.
     "xfreerdp": "freerdp2-x11",
     # Network faults (lucid_devstack/netfault.py): nft drops packets at random,
@@ -62,9 +71,9 @@ COMMANDS: dict[str, str] = {
     # downloads are not used). Debian 12's nodejs is 18.19 and has no npm; a machine whose
     # nodejs comes with npm (NodeSource's, which conflicts with Debian's npm package) keeps
     # it: the bootstrap installs a package only when one of its commands is missing.
+    # Chromium is listed with the bench workloads above (the same Debian package).
     "node": "nodejs",
     "npm": "npm",
-    "chromium": "chromium",
 }
 
 # What the bootstrap itself needs beyond the commands: `python3 -m venv` needs ensurepip,
