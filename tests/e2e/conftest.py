@@ -55,3 +55,7 @@ def sessions(stack: Stack, api: client.ApiClient, crd: None) -> Iterator[Session
     made = Sessions(stack, api, namespace)
     made.standard_secrets()
     yield made
+    # A session left behind (one kept Pending on purpose, say) would be taken up by the
+    # next module's operator with that operator's settings, e.g. its fixed metrics port on
+    # the host network, and collide with that module's own recorder: end them here.
+    stack.kubectl("delete", PLURAL, "--all", "-n", namespace, "--wait=false", check=False)
