@@ -47,6 +47,19 @@ def operator(stack: Stack, crd: None) -> Iterator[OperatorProcess]:
     running.stop()
 
 
+@pytest.fixture(scope="module")
+def recorder_operator(stack: Stack, crd: None) -> Iterator[OperatorProcess]:
+    """The operator with the real recorder (its image, in containers)."""
+    running = OperatorProcess(stack, settings={
+        # Several recorders share the host's network: no fixed metrics port.
+        "LUCID_RECORDER_METRICS_PORT": "0",
+        "LUCID_TERMINATION_GRACE_SECONDS": "30",
+        "LUCID_RETRY_BACKOFF_SECONDS": "1",
+    }).start()
+    yield running
+    running.stop()
+
+
 @pytest.fixture
 def sessions(stack: Stack, api: client.ApiClient, crd: None) -> Iterator[Sessions]:
     namespace = f"e2e-{uuid.uuid4().hex[:8]}"

@@ -19,7 +19,6 @@ import subprocess
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,17 +41,6 @@ SCREENSHOT = REPO / "docs" / "player.png"
 # Each chunk row of the verification table: {seq: [state, verdict text]}.
 VERDICTS = ("Object.fromEntries([...document.querySelectorAll('#chunks tbody tr')].map("
             "r => [r.dataset.seq, [r.dataset.state, r.cells[3].textContent]]))")
-
-
-@pytest.fixture(scope="module")
-def recorder_operator(stack: Stack, crd: None) -> Iterator[OperatorProcess]:
-    running = OperatorProcess(stack, settings={
-        "LUCID_RECORDER_METRICS_PORT": "0",
-        "LUCID_TERMINATION_GRACE_SECONDS": "30",
-        "LUCID_RETRY_BACKOFF_SECONDS": "1",
-    }).start()
-    yield running
-    running.stop()
 
 
 def _namespace(stack: Stack, api: client.ApiClient) -> Sessions:

@@ -12,31 +12,17 @@ import os
 import re
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PIL import Image, ImageChops
 
 from lucid_devstack import images, kubelet_podman
-from lucid_devstack.operator_proc import OperatorProcess
 from lucid_devstack.stack import Stack, venv_bin
 from lucid_recorder.sealing.keys import KeyPairFiles, keygen
 from tests.e2e.support import Sessions, wait_for
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture(scope="module")
-def recorder_operator(stack: Stack, crd: None) -> Iterator[OperatorProcess]:
-    running = OperatorProcess(stack, settings={
-        # Several recorders share the host's network here: no fixed metrics port.
-        "LUCID_RECORDER_METRICS_PORT": "0",
-        "LUCID_TERMINATION_GRACE_SECONDS": "30",
-        "LUCID_RETRY_BACKOFF_SECONDS": "1",
-    }).start()
-    yield running
-    running.stop()
 
 
 def _cli(stack: Stack, *argv: str) -> subprocess.CompletedProcess[str]:

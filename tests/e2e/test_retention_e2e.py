@@ -7,30 +7,16 @@ venv's recorder as a host process); by default the recorder image runs.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from minio.commonconfig import COMPLIANCE
 from minio.error import S3Error
 
-from lucid_devstack.operator_proc import OperatorProcess
-from lucid_devstack.stack import Stack
 from lucid_recorder.sealing.keys import keygen
 from tests.e2e.support import Sessions, wait_for
 
 pytestmark = pytest.mark.stack
-
-
-@pytest.fixture(scope="module")
-def recorder_operator(stack: Stack, crd: None) -> Iterator[OperatorProcess]:
-    running = OperatorProcess(stack, settings={
-        "LUCID_RECORDER_METRICS_PORT": "0",
-        "LUCID_TERMINATION_GRACE_SECONDS": "30",
-        "LUCID_RETRY_BACKOFF_SECONDS": "1",
-    }).start()
-    yield running
-    running.stop()
 
 
 def _session(sessions: Sessions, name: str, bucket: str, tmp_path: Path) -> dict:
