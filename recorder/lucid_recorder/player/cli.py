@@ -177,7 +177,12 @@ def _serve_objects(args: argparse.Namespace) -> SessionObjects:
     from lucid_recorder.sealing.manifest import Manifest, SessionIdentity
     from lucid_recorder.storage.errors import StorageError
     from lucid_recorder.storage.layout import SessionLayout
-    from lucid_recorder.storage.store import ObjectStore, make_client, session_uids
+    from lucid_recorder.storage.store import (
+        ObjectStore,
+        make_client,
+        session_arg_parts,
+        stored_session,
+    )
 
     if args.from_dir is not None:
         directory = Path(args.from_dir)
@@ -204,22 +209,18 @@ def _serve_objects(args: argparse.Namespace) -> SessionObjects:
     if not access or not secret:
         raise ServeError(f"set {ENV_ACCESS_KEY} and {ENV_SECRET_KEY} (credentials are never "
                          "taken from the command line)")
-    parts = args.session.strip("/").split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise ServeError("--session must be NAMESPACE/NAME or NAMESPACE/NAME/UID")
+    try:
+        parts = session_arg_parts(args.session)
+    except ValueError as exc:
+        raise ServeError(str(exc)) from None
     client = make_client(args.endpoint, access, secret, secure=not args.no_tls,
                          ca_file=args.ca_file, insecure_skip_verify=args.insecure_skip_verify)
     try:
-        if len(parts) == 3:
-            uid = parts[2]
-        else:
-            uids = session_uids(client, args.bucket, args.prefix, parts[0], parts[1])
-            if len(uids) != 1:
-                raise ServeError(f"--session {args.session} needs a UID; sessions stored: "
-                                 f"{', '.join(uids) or 'none'}")
-            uid = uids[0]
-        store = ObjectStore(client, args.bucket, SessionLayout(
-            args.prefix, SessionIdentity(namespace=parts[0], name=parts[1], uid=uid)))
+        identity = stored_session(client, args.bucket, args.prefix, parts, args.session)
+    except ValueError as exc:
+        raise ServeError(str(exc)) from None
+    try:
+        store = ObjectStore(client, args.bucket, SessionLayout(args.prefix, identity))
         store.chunk_sizes()  # credentials, bucket and endpoint are checked before serving
     except StorageError as exc:
         raise ServeError(str(exc)) from exc

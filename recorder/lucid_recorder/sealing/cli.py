@@ -42,7 +42,8 @@ from lucid_recorder.storage.store import (
     ObjectStore,
     ObjectTooLargeError,
     make_client,
-    session_uids,
+    session_arg_parts,
+    stored_session,
 )
 
 ENV_ACCESS_KEY = "LUCID_S3_ACCESS_KEY"
@@ -148,10 +149,10 @@ def _first_error(exc: ValidationError) -> str:
 
 
 def _session_parts(value: str) -> list[str]:
-    parts = value.strip("/").split("/")
-    if len(parts) not in (2, 3) or not all(parts):
-        raise CliError("--session must be NAMESPACE/NAME or NAMESPACE/NAME/UID")
-    return parts
+    try:
+        return session_arg_parts(value)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
 
 
 def _dir_seals(directory: Path) -> list[tuple[str, Seal | str]]:
@@ -212,15 +213,10 @@ def _from_store(args: argparse.Namespace) -> Session:
     client = make_client(args.endpoint, access, secret, secure=not args.no_tls,
                          ca_file=args.ca_file, insecure_skip_verify=args.insecure_skip_verify)
     try:
-        if len(parts) == 3:
-            uid = parts[2]
-        else:
-            uids = session_uids(client, args.bucket, args.prefix, parts[0], parts[1])
-            if len(uids) != 1:
-                raise CliError(f"--session {args.session} needs a UID; sessions stored: "
-                               f"{', '.join(uids) or 'none'}")
-            uid = uids[0]
-        identity = SessionIdentity(namespace=parts[0], name=parts[1], uid=uid)
+        try:
+            identity = stored_session(client, args.bucket, args.prefix, parts, args.session)
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
         layout = SessionLayout(args.prefix, identity)
         store = ObjectStore(client, args.bucket, layout)
         unread = None
@@ -234,7 +230,7 @@ def _from_store(args: argparse.Namespace) -> Session:
         raise CliError(str(exc)) from exc
     except ValidationError as exc:
         raise CliError(f"manifest.json is not a valid manifest: {_first_error(exc)}") from exc
-    return Session(manifest, chunks, uid, f"s3://{args.bucket}/{layout.root}",
+    return Session(manifest, chunks, identity.uid, f"s3://{args.bucket}/{layout.root}",
                    identity=identity, seals=seals, manifest_unread=unread, stray=stray,
                    store=store)
 

@@ -31,7 +31,7 @@ from lucid_recorder.sealing.compression import MAX_PLAINTEXT_BYTES
 from lucid_recorder.sealing.container import MAX_HEADER_BYTES, ChunkHeader
 from lucid_recorder.sealing.errors import ChunkFormatError, ObjectReadError
 from lucid_recorder.sealing.keys import KeyRecord
-from lucid_recorder.sealing.manifest import MAX_MANIFEST_BYTES, Manifest
+from lucid_recorder.sealing.manifest import MAX_MANIFEST_BYTES, Manifest, SessionIdentity
 from lucid_recorder.sealing.sealer import ChunkInfo
 from lucid_recorder.storage.errors import (
     BucketMissingError,
@@ -521,6 +521,34 @@ def session_uids(client: Minio, bucket: str, prefix: str, namespace: str, name: 
         )
     except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
         raise translate(exc, f"listing {base}") from exc
+
+
+SESSION_ARG_FORMS = "NAMESPACE/NAME or NAMESPACE/NAME/UID"
+
+
+def session_arg_parts(value: str) -> list[str]:
+    """The parts of a --session argument; ValueError naming the accepted forms."""
+    parts = value.strip("/").split("/")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise ValueError(f"--session must be {SESSION_ARG_FORMS}")
+    return parts
+
+
+def stored_session(client: Minio, bucket: str, prefix: str, parts: list[str],
+                   given: str) -> SessionIdentity:
+    """The session the parts name; without a UID, the one stored under that name.
+
+    ValueError when the name is ambiguous or absent; StorageError when the store can't list.
+    """
+    if len(parts) == 3:
+        uid = parts[2]
+    else:
+        uids = session_uids(client, bucket, prefix, parts[0], parts[1])
+        if len(uids) != 1:
+            raise ValueError(f"--session {given} needs a UID; sessions stored: "
+                             f"{', '.join(uids) or 'none'}")
+        uid = uids[0]
+    return SessionIdentity(namespace=parts[0], name=parts[1], uid=uid)
 
 
 class ChunkObjects(Mapping[int, bytes]):
