@@ -42,6 +42,11 @@ STORAGE_CREDENTIALS_DIR = "/etc/lucid/storage-credentials"
 STORAGE_ACCESS_KEY_FILE = "accessKey"
 STORAGE_SECRET_KEY_FILE = "secretKey"
 STORAGE_SESSION_TOKEN_FILE = "sessionToken"
+# With write-only (scoped) storage keys the recorder cannot ask the store what earlier pods
+# stored: the operator's resume point (lucid_common.resume), a ConfigMap mounted here.
+ENV_RESUME_DIR = f"{ENV_PREFIX}RESUME_DIR"
+RESUME_DIR = "/etc/lucid/resume"
+RESUME_FILE = "resume.json.gz"
 
 # status.pipeline.state values the operator reads: Capturing makes the phase Recording.
 PIPELINE_CONNECTING = "Connecting"

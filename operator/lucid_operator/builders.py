@@ -6,6 +6,7 @@ operator restarted mid-way) finds the first one instead of making another.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass
@@ -181,12 +182,30 @@ def _resources(spec: RecordingSessionSpec, settings: OperatorSettings) -> dict[s
     return resources
 
 
+def resume_configmap_name(pod_name: str) -> str:
+    """One per pod (a ConfigMap name may be 253 characters): each pod keeps the resume
+    point it started from, and no later one can change it under a running pod."""
+    return f"{pod_name}-resume"
+
+
+def resume_configmap(ref: SessionRef, pod_name: str, data: bytes) -> dict[str, Any]:
+    """The operator's resume point for one recorder pod (lucid_common.resume), immutable,
+    garbage-collected with the session."""
+    metadata = _metadata(ref)
+    metadata["name"] = resume_configmap_name(pod_name)
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "immutable": True,
+            "binaryData": {contract.RESUME_FILE: base64.b64encode(data).decode()}}
+
+
 def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
-                 settings: OperatorSettings) -> dict[str, Any]:
+                 settings: OperatorSettings, resume_from: str | None = None
+                 ) -> dict[str, Any]:
     """The recorder pod. Credentials reach it only through secretKeyRef and Secret volumes.
 
     The storage keys come in a Secret volume the kubelet keeps current, so a rotated
     Secret reaches a running recorder; the RDP login is needed only to connect.
+    `resume_from` names the ConfigMap with the operator's resume point, for recorders
+    whose keys may not read the store.
     """
     target, storage = spec.target, spec.storage
     store_ref = storage_credentials_ref(ref, spec, settings)
@@ -230,6 +249,11 @@ def recorder_pod(ref: SessionRef, spec: RecordingSessionSpec,
         {"name": "storage-credentials", "mountPath": contract.STORAGE_CREDENTIALS_DIR,
          "readOnly": True},
     ]
+    if resume_from is not None:
+        volumes.append({"name": "resume", "configMap": {"name": resume_from,
+                                                        "defaultMode": 0o444}})
+        mounts.append({"name": "resume", "mountPath": contract.RESUME_DIR, "readOnly": True})
+        env.append({"name": contract.ENV_RESUME_DIR, "value": contract.RESUME_DIR})
     if target.tls.ca_secret_ref is not None:
         ca = target.tls.ca_secret_ref
         volumes.append(_secret_volume("rdp-ca", ca.name, ca.key))

@@ -59,6 +59,18 @@ class Kube:
                 raise
         self.core.patch_namespaced_config_map(name, namespace, {"data": data},
                                               _request_timeout=TIMEOUT)
+    def create_configmap(self, manifest: dict[str, Any]) -> bool:
+        """Create the ConfigMap; False (and no change) when one of that name exists."""
+        namespace = manifest["metadata"]["namespace"]
+        try:
+            self.core.create_namespaced_config_map(namespace, manifest,
+                                                   _request_timeout=TIMEOUT)
+        except ApiException as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
     def read_secret_object(self, namespace: str, name: str) -> dict[str, Any] | None:
         """The whole Secret (metadata too), or None when it does not exist."""
         secret = _unless_missing(lambda: self.core.read_namespaced_secret(

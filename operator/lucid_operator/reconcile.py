@@ -16,10 +16,12 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from kubernetes.client.exceptions import ApiException
 from pydantic import ValidationError
 
-from lucid_common import contract
+from lucid_common import contract, resume
 from lucid_common.api import RecordingSessionSpec, Seal
 from lucid_common.evidence import sign_seal
-from lucid_operator import builders, evidence
+from lucid_common.layout import session_root
+from lucid_common.resume import ResumePointError
+from lucid_operator import builders, evidence, resume_point
 from lucid_operator.builders import SessionRef
 from lucid_operator.checks import check_reachable, check_references
 from lucid_operator.conditions import (
@@ -48,7 +50,7 @@ from lucid_operator.conditions import (
     stop_reason_of,
 )
 from lucid_operator.kube import Kube
-from lucid_operator.seal_store import SealStoreError, put_seal
+from lucid_operator.seal_store import SealStoreError, client_for, put_seal
 from lucid_operator.settings import OperatorSettings
 from lucid_operator.spool_budget import session_spool_problem
 from lucid_operator.storage_access import ensure_session_credentials
@@ -297,18 +299,49 @@ def _api_message(exc: ApiException) -> str:
     return " ".join(str(message or exc.reason or exc.status).split())
 
 
+def hand_over_resume_point(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
+                           spec: RecordingSessionSpec, pod: str) -> list[Event]:
+    """What the store holds of the session, in the ConfigMap the next pod starts from
+    (scoped credentials: its keys cannot read the store). Taken once the previous pod has
+    exited, so nothing is written meanwhile; kept when it exists (a re-run handler)."""
+    ref = ref_of(session)
+    root = session_root(spec.storage.key_prefix, ref.namespace, ref.name, ref.uid)
+    try:
+        point = resume_point.take(client_for(kube, ref.namespace, spec), spec.storage.bucket,
+                                  root, ref.uid, _now())
+        data = resume.encode(point)
+    except (ResumePointError, SealStoreError) as exc:
+        message = f"cannot tell recorder pod {pod} where to continue: {exc}"
+        write_status(kube, ref, Phase.PENDING, [
+            ConditionUpdate(READY, False, "ResumePointUnavailable", message)])
+        raise Retry(message, settings.retry_backoff_seconds,
+                    [Event("Warning", "ResumePointUnavailable", message)]) from exc
+    kube.create_configmap(builders.resume_configmap(ref, pod, data))
+    if point.empty:
+        return []
+    return [Event("Normal", "ResumePointHandedOver",
+                  f"recorder pod {pod} continues after {len(point.chunk_seqs)} stored chunks")]
+
+
 def ensure_recorder(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
                     spec: RecordingSessionSpec, replace: bool = False) -> list[Event]:
     """Create (or adopt) the session's recorder pod; with `replace`, the next one."""
     ref = ref_of(session)
+    events: list[Event] = []
     for manifest in (builders.service_account(ref), builders.role(ref),
                      builders.role_binding(ref)):
         kube.ensure(manifest)
     current = _status(session).get("podName")
     index = pod_index(current) + 1 if replace and current else pod_index(current)
     attempt = attempt_of(session)
-    manifest = builders.recorder_pod(ref, spec, settings)
-    manifest["metadata"]["name"] = pod_name(ref, index)
+    name = pod_name(ref, index)
+    resume_from = None
+    if settings.storage_scoped_credentials:
+        resume_from = builders.resume_configmap_name(name)
+        if kube.read_pod(ref.namespace, name) is None:
+            events = hand_over_resume_point(kube, settings, session, spec, name)
+    manifest = builders.recorder_pod(ref, spec, settings, resume_from)
+    manifest["metadata"]["name"] = name
     manifest["metadata"]["labels"][ATTEMPT_LABEL] = str(index)
     manifest["metadata"].setdefault("annotations", {})[RETRIES_ANNOTATION] = str(attempt)
     try:
@@ -334,11 +367,11 @@ def ensure_recorder(kube: Kube, settings: OperatorSettings, session: dict[str, A
     write_status(kube, ref, phase, updates, extra)
     if created:
         replacing = f", replacing {current}" if replace and current else ""
-        return [Event("Normal", "RecorderCreated",
-                      f"created recorder pod {pod['metadata']['name']}{replacing} "
-                      f"(retries so far: {attempt})")]
-    return [Event("Normal", "RecorderAdopted",
-                  f"adopted existing recorder pod {pod['metadata']['name']}")]
+        return [*events, Event("Normal", "RecorderCreated",
+                               f"created recorder pod {pod['metadata']['name']}{replacing} "
+                               f"(retries so far: {attempt})")]
+    return [*events, Event("Normal", "RecorderAdopted",
+                           f"adopted existing recorder pod {pod['metadata']['name']}")]
 
 
 def _observation(session: dict[str, Any], pod: PodView | None, deleted: bool = False

@@ -39,6 +39,7 @@ from lucid_recorder.status_report import StatusReporter
 from lucid_recorder.storage import ChunksNotUploaded, Spool, StorageError, resume
 from lucid_recorder.storage.credentials import MountedCredentials
 from lucid_recorder.storage.from_spec import object_store, recipient_key
+from lucid_recorder.storage.recovery import HandedOver
 from lucid_recorder.target import capture_config
 
 log = logging.getLogger("lucid.recorder")
@@ -120,7 +121,9 @@ def run(settings: RecorderSettings) -> int:
         # message says which Secret to fix.
         store.ensure_bucket(spec.storage.create_bucket)
         spool = Spool(Path(settings.spool_dir), settings.spool_max_bytes, identity)
-        sealer = resume(spool, store, recipient)
+        handed = (HandedOver.load(Path(settings.resume_dir) / contract.RESUME_FILE, identity)
+                  if settings.resume_dir else None)
+        sealer = resume(spool, store, recipient, handed)
     except (SealingError, StorageError) as exc:
         return _fail(reporter, str(exc), 3)
     recording = Recording(spec, spool, store, sealer, recipient, reporter,

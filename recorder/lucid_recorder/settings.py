@@ -39,6 +39,12 @@ class RecorderSettings(BaseSettings):
                     "after SIGTERM uploads are retried until shortly before it ends, then "
                     "the recorder reports the chunks it could not upload and exits 6. "
                     "Unset: retried until killed.")
+    resume_dir: str | None = Field(
+        None,
+        description="Where the operator's resume point is mounted (it sets this with scoped "
+                    "credentials, whose write-only keys cannot read the store): what earlier "
+                    "pods stored, so an empty spool continues after it. Unset: the store "
+                    "is asked.")
     spool_dir: str = Field(contract.SPOOL_DIR, description="Where sealed chunks wait for upload.")
     recipient_key_dir: str = Field(contract.RECIPIENT_KEY_DIR,
                                    description="Mounted recipient public key.")

@@ -15,9 +15,13 @@ from minio import Minio
 from minio.error import S3Error
 
 from lucid_common.api import Retention
+from lucid_common.contract import RESUME_FILE
+from lucid_common.resume import encode
 from lucid_devstack.seaweedfs import STS_ROLE_ARN, SeaweedServer
+from lucid_operator import resume_point
 from lucid_operator.sts import StsError, assume_role, session_policy, session_prefix
 from lucid_recorder.sealing import Codec, SessionIdentity, compress
+from lucid_recorder.sealing.verify import verify
 from lucid_recorder.storage import (
     ObjectStore,
     RetryPolicy,
@@ -28,6 +32,8 @@ from lucid_recorder.storage import (
     publish_manifest,
     upload_pending,
 )
+from lucid_recorder.storage.errors import StorageError
+from lucid_recorder.storage.recovery import HandedOver, recover_state
 from lucid_recorder.storage.uploader import resume
 from tests.stack import s3servers
 
@@ -117,8 +123,74 @@ def test_session_keys_write_only_their_own_prefix(s3, tmp_path, retained: bool):
                                                      recursive=True)] == \
         [theirs.layout.chunk_key(0)]
     # A recorder with these keys cannot resume from the store: it is told so, plainly.
+    # (The operator's resume point stands in, below.)
     with pytest.raises(StoragePermissionError, match="access denied while reading"):
         mine.recover_state()
+
+
+def test_a_new_pod_with_write_only_keys_continues_after_the_operators_resume_point(
+        s3, tmp_path):
+    """Pod 0 stores five chunks, the manifest listing three; pod 1 (empty spool, keys that
+    cannot read) continues from what the operator read with the long-lived key: chunk 5,
+    a new epoch, the chain unbroken, nothing overwritten."""
+    root = make_client(s3.endpoint, s3.access_key, s3.secret_key, secure=False)
+    me = session()
+    layout = SessionLayout("recordings", me)
+    ObjectStore(root, BUCKET, layout).ensure_bucket(create=True)
+    recipient = X25519PrivateKey.generate()
+    first = ObjectStore(scoped_client(s3, me, False), BUCKET, layout)
+    spool = Spool(tmp_path / "spool-0", 64 << 20, me)
+    sealer = resume(spool, None, recipient.public_key())
+    for seq in range(5):
+        spool.seal_into(sealer, compress(b"screen %d " % seq * 500, Codec.ZSTD, 3), seq, seq + 1)
+        if seq == 2:
+            assert upload_pending(spool, first, FAST).uploaded == 3
+            publish_manifest(spool, first, recipient.public_key(), FAST, complete=False,
+                             sealer=sealer)
+    assert upload_pending(spool, first, FAST).uploaded == 2  # pod 0 is lost here
+
+    point = resume_point.take(root, BUCKET, layout.root, me.uid, dt.datetime.now(dt.UTC))
+    assert point.chunk_seqs == [0, 1, 2, 3, 4]
+    assert [c.seq for c in point.unlisted] == [3, 4]  # after the manifest's last write
+    mounted = tmp_path / "resume" / RESUME_FILE
+    mounted.parent.mkdir()
+    mounted.write_bytes(encode(point))
+    handed = HandedOver.load(mounted, me)
+    expected = ObjectStore(root, BUCKET, layout).recover_state()
+    assert recover_state(handed, me) == expected
+
+    second = ObjectStore(scoped_client(s3, me, False), BUCKET, layout)
+    spool = Spool(tmp_path / "spool-1", 64 << 20, me)
+    sealer = resume(spool, second, recipient.public_key(), handed)
+    assert (sealer.next_seq, sealer.epoch) == (5, 1)
+    for seq in range(5, 7):
+        spool.seal_into(sealer, compress(b"later %d " % seq * 500, Codec.ZSTD, 3), seq, seq + 1)
+    assert upload_pending(spool, second, FAST).uploaded == 2
+    publish_manifest(spool, second, recipient.public_key(), FAST, complete=True, sealer=sealer)
+
+    reader = ObjectStore(root, BUCKET, layout)
+    report = verify(reader.get_manifest(), reader.chunks(), recipient, session=me)
+    assert report.ok and report.complete, report.problems
+    assert report.chunks_authentic == report.chunks_expected == 7
+    assert sorted(report.epochs) == [0, 1]
+
+
+def test_a_resume_point_of_another_session_or_damaged_is_refused(s3, tmp_path):
+    me, other = session(), session()
+    point = resume_point.take(make_client(s3.endpoint, s3.access_key, s3.secret_key,
+                                          secure=False),
+                              BUCKET, SessionLayout("recordings", other).root, other.uid,
+                              dt.datetime.now(dt.UTC))
+    assert point.empty  # nothing stored yet: a first pod starts at chunk 0
+    mounted = tmp_path / RESUME_FILE
+    mounted.write_bytes(encode(point))
+    with pytest.raises(StorageError, match=f"is of session {other.uid}, not {me.uid}"):
+        HandedOver.load(mounted, me)
+    mounted.write_bytes(b"not gzip")
+    with pytest.raises(StorageError, match="the resume point is unreadable"):
+        HandedOver.load(mounted, me)
+    with pytest.raises(StorageError, match="cannot read the operator's resume point"):
+        HandedOver.load(tmp_path / "absent", me)
 
 
 def test_a_store_without_sts_is_named_not_a_traceback(tmp_path):

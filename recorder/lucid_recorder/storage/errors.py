@@ -14,6 +14,10 @@ class TransientStorageError(StorageError):
     """An outage or a server hiccup: retry with backoff."""
 
 
+class ObjectTooLargeError(StorageError):
+    """An object (manifest, seal) larger than it can legitimately be: not read."""
+
+
 class UploadMismatchError(TransientStorageError):
     """The store acknowledged a put with another checksum than was sent: send it again."""
 

@@ -4,9 +4,8 @@
     <prefix>/<namespace>/<name>/<uid>/manifest.json
     <prefix>/<namespace>/<name>/<uid>/seals/<counter:08d>.json   the operator's seals
 
-The UID keeps a re-created session of the same name apart from the old one.
-Eight digits keep names in listing order up to 10^8 chunks; beyond that the
-names grow longer and readers sort by the parsed number, never by the name.
+The UID keeps a re-created session of the same name apart from the old one. The names
+themselves are lucid_common.layout's, which the operator reads too.
 """
 
 from __future__ import annotations
@@ -15,25 +14,19 @@ import re
 from dataclasses import dataclass
 
 from lucid_common.evidence import SEALS_DIR, seal_key
-from lucid_common.layout import session_root
+from lucid_common.layout import (
+    CHUNKS_DIR,
+    MANIFEST_NAME,
+    chunk_name,
+    parse_chunk_name,
+    session_root,
+)
 from lucid_recorder.sealing.manifest import SessionIdentity
 from lucid_recorder.sealing.sealer import ChunkInfo
 
 CHUNK_CONTENT_TYPE = "application/vnd.lucid.chunk"
 MANIFEST_CONTENT_TYPE = "application/json"
-# ASCII digits only (\d also matches other scripts' digits), and only the one spelling
-# chunk_key() writes: a name with extra leading zeros would alias another chunk.
-_CHUNK_NAME = re.compile(r"^([0-9]{8,20})\.lrec$", re.ASCII)
 _SEAL_NAME = re.compile(r"^([0-9]{8,20})\.json$", re.ASCII)
-
-
-def parse_chunk_name(name: str) -> int | None:
-    """The sequence number of `<seq:08d>.lrec`, in exactly the form chunk_key() writes."""
-    match = _CHUNK_NAME.match(name)
-    if match is None:
-        return None
-    seq = int(match.group(1))
-    return seq if f"{seq:08d}" == match.group(1) and seq < 2**64 else None
 _META = "lucid-"
 
 
@@ -64,14 +57,14 @@ class SessionLayout:
 
     @property
     def chunks_prefix(self) -> str:
-        return self.root + "chunks/"
+        return self.root + CHUNKS_DIR
 
     @property
     def manifest_key(self) -> str:
-        return self.root + "manifest.json"
+        return self.root + MANIFEST_NAME
 
     def chunk_key(self, seq: int) -> str:
-        return f"{self.chunks_prefix}{seq:08d}.lrec"
+        return self.chunks_prefix + chunk_name(seq)
 
     def parse_chunk_key(self, key: str) -> int | None:
         """The sequence number in a chunk object's name; None for anything else."""

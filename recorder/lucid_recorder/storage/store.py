@@ -36,6 +36,7 @@ from lucid_recorder.sealing.sealer import ChunkInfo
 from lucid_recorder.storage.errors import (
     BucketMissingError,
     ObjectLockUnavailableError,
+    ObjectTooLargeError,
     StorageAuthError,
     StorageError,
     StoragePermissionError,
@@ -50,6 +51,7 @@ from lucid_recorder.storage.layout import (
     chunk_metadata,
     info_from_metadata,
 )
+from lucid_recorder.storage.recovery import recover_state
 
 T = TypeVar("T")
 log = logging.getLogger("lucid.recorder.storage")
@@ -75,10 +77,6 @@ PERMANENT_CODES = frozenset({
     "MetadataTooLarge", "InvalidArgument", "InvalidRequest", "MethodNotAllowed",
     "NotImplemented", "InvalidStorageClass",
 })
-
-
-class ObjectTooLargeError(StorageError):
-    """An object (manifest, seal) larger than it can legitimately be: not read."""
 
 
 # What stores answer for an object without retention, or a bucket without object lock.
@@ -486,29 +484,8 @@ class ObjectStore:
         return info, header.key
 
     def recover_state(self) -> SessionState:
-        """What the store holds of this session, for a recorder whose spool is empty.
-
-        Used after node loss: the new pod continues the sequence and hash chain
-        after the last uploaded chunk instead of overwriting chunk 0.
-        """
-        try:
-            manifest = self.get_manifest()
-        except ObjectTooLargeError:
-            manifest = None  # not one the recorder wrote; the chunk headers say it all
-        state = SessionState(session=self.layout.session)
-        if manifest is not None:
-            state.started_at = manifest.started_at
-            state.finalized = manifest.complete
-            state.keys.update(manifest.key_records())
-            state.chunks.update({c.seq: c.info() for c in manifest.chunks})
-        for seq in self.chunk_seqs():
-            if seq in state.chunks and state.chunks[seq].epoch in state.keys:
-                continue
-            info, key = self.chunk_info(seq)
-            state.chunks[seq] = info
-            state.keys.setdefault(key.epoch, key)
-        return state
-
+        """What the store holds of this session, for a recorder whose spool is empty."""
+        return recover_state(self, self.layout.session)
 
 def session_uids(client: Minio, bucket: str, prefix: str, namespace: str, name: str) -> list[str]:
     """UIDs of the stored sessions named namespace/name (one per re-creation)."""

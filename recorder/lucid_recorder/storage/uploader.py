@@ -22,6 +22,7 @@ from lucid_recorder.sealing.manifest import Manifest, build_manifest
 from lucid_recorder.sealing.sealer import ChunkInfo, Sealer
 from lucid_recorder.storage.errors import SpoolError, TransientStorageError
 from lucid_recorder.storage.journal import SessionState
+from lucid_recorder.storage.recovery import StoredSession, recover_state
 from lucid_recorder.storage.retry import RetryPolicy, retry_call
 from lucid_recorder.storage.spool import Spool
 from lucid_recorder.storage.store import ObjectStore
@@ -132,17 +133,20 @@ def publish_manifest(
     return manifest
 
 
-def resume(spool: Spool, store: ObjectStore | None, recipient: X25519PublicKey) -> Sealer:
+def resume(spool: Spool, store: ObjectStore | None, recipient: X25519PublicKey,
+           stored: StoredSession | None = None) -> Sealer:
     """A Sealer for a new key epoch that continues what the spool (or store) holds.
 
     Same spool after a restart: the journal gives the chain head and epochs.
-    Empty spool (new pod, e.g. after node loss): the store's chunks are
-    adopted first, so nothing stored is overwritten. Call upload_pending()
-    before recording: leftover chunks of the old epoch go up first.
+    Empty spool (new pod, e.g. after node loss): what earlier pods stored is adopted
+    first, so nothing stored is overwritten. `stored` says what that is when the store
+    may not be read (the operator's resume point); otherwise the store is asked. Call
+    upload_pending() before recording: leftover chunks of the old epoch go up first.
     """
     state = spool.state
-    if state.empty and store is not None:
-        remote = store.recover_state()
+    source = stored if stored is not None else store
+    if state.empty and source is not None:
+        remote = recover_state(source, spool.session)
         if not remote.empty:
             spool.adopt(list(remote.chunks.values()), remote.keys, remote.started_at)
             state = spool.state
