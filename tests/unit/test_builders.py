@@ -1,3 +1,4 @@
+import base64
 import json
 
 import pytest
@@ -299,3 +300,23 @@ def test_without_scoped_credentials_the_sessions_own_secret_is_mounted(pod):
         i["path"] for i in volume["secret"]["items"]]
 
 
+
+
+def test_a_scoped_pod_mounts_its_own_resume_point_and_is_told_where():
+    spec = RecordingSessionSpec.model_validate(SPEC)
+    settings = OperatorSettings(recorder_image="rec:1", storage_scoped_credentials=True)
+    name = builders.resume_configmap_name("demo-recorder-1")
+    pod = builders.recorder_pod(REF, spec, settings, name)
+    container = pod["spec"]["containers"][0]
+    (volume,) = [v for v in pod["spec"]["volumes"] if v["name"] == "resume"]
+    assert volume["configMap"]["name"] == "demo-recorder-1-resume"
+    assert {"name": "resume", "mountPath": contract.RESUME_DIR, "readOnly": True} in \
+        container["volumeMounts"]
+    assert {"name": contract.ENV_RESUME_DIR, "value": contract.RESUME_DIR} in container["env"]
+    unscoped = builders.recorder_pod(REF, spec, OperatorSettings(recorder_image="rec:1"))
+    assert "resume" not in {v["name"] for v in unscoped["spec"]["volumes"]}
+
+    configmap = builders.resume_configmap(REF, "demo-recorder-1", b"\x1f\x8bpoint")
+    assert configmap["metadata"]["name"] == name and configmap["immutable"] is True
+    assert configmap["metadata"]["ownerReferences"] == [REF.owner_reference()]
+    assert base64.b64decode(configmap["binaryData"][contract.RESUME_FILE]) == b"\x1f\x8bpoint"

@@ -462,13 +462,17 @@ def test_a_delete_timeout_within_the_grace_period_is_refused_readably(tmp_path: 
     assert "set operator.deleteTimeoutSeconds to at least 70" in error, error
 
 
-def test_scoped_credentials_add_only_secret_create_and_update(tmp_path: Path):
+def test_scoped_credentials_add_only_secret_create_update_and_configmap_create(
+        tmp_path: Path):
     docs = template(tmp_path, {"operator": {"storageScopedCredentials": True,
                                             "storageStsRoleArn": "arn:aws:iam::1:role/rec"}})
     main = one(docs, "ClusterRole", FULLNAME)
     secret_verbs = {v for g, r, v in all_grants(main) if r == "secrets"}
     assert secret_verbs == {"get", "create", "update"}  # never list or watch
-    assert all_grants(main) - {("", "secrets", "create"), ("", "secrets", "update")} == NEEDED
+    # The resume points are created, never read back, listed or changed.
+    assert {v for g, r, v in all_grants(main) if r == "configmaps"} == {"create"}
+    assert all_grants(main) - {("", "secrets", "create"), ("", "secrets", "update"),
+                               ("", "configmaps", "create")} == NEEDED
     env = env_of(docs)
     assert env["LUCID_STORAGE_SCOPED_CREDENTIALS"] == "true"
     assert env["LUCID_STORAGE_CREDENTIALS_DURATION_SECONDS"] == "3600"
