@@ -28,7 +28,7 @@ from minio.retention import Retention
 
 from lucid_common.api import Seal
 from lucid_common.evidence import new_operator_key, public_pem, seal_json, sign_seal
-from lucid_devstack.minio import MinioServer, make_bucket
+from lucid_devstack.minio import make_bucket
 from lucid_devstack.stack import venv_bin
 from lucid_operator import evidence
 from lucid_operator.seal_store import store_seal
@@ -45,6 +45,7 @@ from lucid_recorder.storage import (
     resume,
     upload_pending,
 )
+from tests.stack import s3servers
 
 pytestmark = pytest.mark.stack
 
@@ -58,15 +59,17 @@ MEASURED: dict[str, tuple[float, int]] = {}
 
 
 
-@pytest.fixture(scope="module")
-def minio(tmp_path_factory: pytest.TempPathFactory):
-    server = MinioServer(tmp_path_factory.mktemp("minio")).start()
-    client = make_client(server.endpoint, server.access_key, server.secret_key, secure=False)
-    make_bucket(client, BUCKET)
-    yield server
-    server.stop()
+@pytest.fixture(scope="module", params=s3servers.KINDS)
+def minio(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """The store under attack: the real MinIO, then SeaweedFS (the attacks are the same)."""
+    for server in s3servers.running(request, tmp_path_factory):
+        client = make_client(server.endpoint, server.access_key, server.secret_key,
+                             secure=False)
+        make_bucket(client, BUCKET)
+        yield server
     for name, (seconds, rss) in sorted(MEASURED.items()):
-        print(f"verify {name}: {seconds:.2f}s, peak RSS {rss / 1024:.1f} MiB")
+        print(f"verify {name} ({request.param}): {seconds:.2f}s, peak RSS {rss / 1024:.1f} MiB")
+    MEASURED.clear()
 
 
 @pytest.fixture(scope="module")
@@ -124,7 +127,7 @@ def _seal_as_operator(operator, genuine: Genuine, spool: Spool, sealer: Sealer,
     genuine.operator_seals.append(signed)
 
 
-def record(minio: MinioServer, keys, tmp_path: Path, name: str | None = None,
+def record(minio: s3servers.S3Server, keys, tmp_path: Path, name: str | None = None,
            bucket: str = BUCKET) -> Genuine:
     files, operator, _ = keys
     recipient = read_public_key(files.public)
@@ -150,7 +153,7 @@ def record(minio: MinioServer, keys, tmp_path: Path, name: str | None = None,
     return genuine
 
 
-def verify(minio: MinioServer, keys, session: str, measure: str, *extra: str,
+def verify(minio: s3servers.S3Server, keys, session: str, measure: str, *extra: str,
            anchor: Seal | None = None, tmp: Path | None = None,
            bucket: str = BUCKET) -> subprocess.CompletedProcess[str]:
     files, _, operator_pem = keys

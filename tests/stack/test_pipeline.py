@@ -1,4 +1,5 @@
-"""The recorder pipeline against the real MinIO: synthetic capture in, verified chunks out."""
+"""The recorder pipeline against the real MinIO and SeaweedFS: synthetic capture in,
+verified chunks out."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,21 @@ from lucid_recorder.sealing.verify import decrypt_segments, verify
 from lucid_recorder.status_report import StatusReporter
 from lucid_recorder.storage import RetryPolicy, Spool, resume
 from lucid_recorder.storage.from_spec import object_store
+from tests.stack import s3servers
 
 pytestmark = pytest.mark.stack
 
 WIDTH, HEIGHT = 320, 240
+
+
+@pytest.fixture(scope="module", params=s3servers.KINDS)
+def s3(request: pytest.FixtureRequest, stack: Stack,
+       tmp_path_factory: pytest.TempPathFactory) -> Iterator[s3servers.S3Server]:
+    """The stack's MinIO, or a SeaweedFS of the module's own."""
+    if request.param == "minio":
+        yield stack.minio
+        return
+    yield from s3servers.running(request, tmp_path_factory)
 
 
 class Screen:
@@ -57,22 +69,22 @@ async def synthetic(screen: Screen, updates: int, interval: float) -> AsyncItera
         yield ev.Rect(time.monotonic_ns(), x, y, w, h, rgb)
 
 
-def _spec(stack: Stack, bucket: str) -> RecordingSessionSpec:
+def _spec(s3: s3servers.S3Server, bucket: str) -> RecordingSessionSpec:
     return RecordingSessionSpec.model_validate({
         "target": {"host": "127.0.0.1", "credentialsSecretRef": {"name": "unused"}},
-        "storage": {"endpoint": stack.minio.endpoint, "bucket": bucket,
+        "storage": {"endpoint": s3.endpoint, "bucket": bucket,
                     "credentialsSecretRef": {"name": "unused"}, "tls": {"enabled": False}},
         "encryption": {"recipientPublicKeySecretRef": {"name": "unused"}},
         "chunking": {"maxSeconds": 1},
     })
 
 
-def _record(stack: Stack, tmp: Path, updates: int, interval: float,
+def _record(s3: s3servers.S3Server, tmp: Path, updates: int, interval: float,
             during: threading.Thread | None = None) -> tuple[Screen, object, Path, list]:
     keys = keygen(tmp / "keys")
     identity = SessionIdentity(namespace="ns", name="pipe", uid=str(uuid.uuid4()))
-    spec = _spec(stack, f"pipe-{uuid.uuid4().hex[:8]}")
-    store = object_store(spec.storage, identity, stack.minio.access_key, stack.minio.secret_key)
+    spec = _spec(s3, f"pipe-{uuid.uuid4().hex[:8]}")
+    store = object_store(spec.storage, identity, s3.access_key, s3.secret_key)
     store.ensure_bucket(True)
     spool = Spool(tmp / "spool", 64 * 1024 * 1024, identity)
     recipient = read_public_key(keys.public)
@@ -106,8 +118,8 @@ def _replay(store, private_key_path: Path) -> bytes:
     return fb.to_image().tobytes()
 
 
-def test_round_trip_frames_equal_what_was_captured(stack: Stack, tmp_path: Path):
-    screen, store, private, writes = _record(stack, tmp_path, updates=60, interval=0.05)
+def test_round_trip_frames_equal_what_was_captured(s3, tmp_path: Path):
+    screen, store, private, writes = _record(s3, tmp_path, updates=60, interval=0.05)
     assert _replay(store, private) == bytes(screen.pixels)
     assert len(store.chunk_seqs()) >= 3  # one-second chunks over ~3 s
     final = writes[-1]["status"]["pipeline"]
@@ -126,14 +138,14 @@ def test_round_trip_frames_equal_what_was_captured(stack: Stack, tmp_path: Path)
     assert labelled == set(STAGE_NAMES)
 
 
-def test_minio_outage_loses_nothing(stack: Stack, tmp_path: Path):
+def test_storage_outage_loses_nothing(s3, tmp_path: Path):
     def outage() -> None:
         time.sleep(1.0)
-        stack.minio.stop()
+        s3.stop()
         time.sleep(30.0)
-        stack.minio.start()
+        s3.start()
 
-    screen, store, private, writes = _record(stack, tmp_path, updates=700, interval=0.05,
+    screen, store, private, writes = _record(s3, tmp_path, updates=700, interval=0.05,
                                              during=threading.Thread(target=outage))
     assert _replay(store, private) == bytes(screen.pixels)
     messages = [w["status"]["pipeline"].get("message", "") for w in writes]
@@ -141,13 +153,13 @@ def test_minio_outage_loses_nothing(stack: Stack, tmp_path: Path):
     assert writes[-1]["status"]["pipeline"]["message"] == ""
 
 
-def test_an_interrupted_recording_stays_open_for_the_next_pod(stack: Stack, tmp_path: Path):
+def test_an_interrupted_recording_stays_open_for_the_next_pod(s3, tmp_path: Path):
     """SIGTERM without a stop (a deleted pod): every chunk is stored, the recording is left
     open, and a new pod on an empty spool continues it after a declared gap."""
     keys = keygen(tmp_path / "keys")
     identity = SessionIdentity(namespace="ns", name="moved", uid=str(uuid.uuid4()))
-    spec = _spec(stack, f"moved-{uuid.uuid4().hex[:8]}")
-    store = object_store(spec.storage, identity, stack.minio.access_key, stack.minio.secret_key)
+    spec = _spec(s3, f"moved-{uuid.uuid4().hex[:8]}")
+    store = object_store(spec.storage, identity, s3.access_key, s3.secret_key)
     store.ensure_bucket(True)
     recipient = read_public_key(keys.public)
 
