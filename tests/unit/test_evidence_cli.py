@@ -55,6 +55,15 @@ def test_report_and_anchor_forms(copy, tmp_path, capsys):
     assert "epoch 1: run key" in out and "countersigned by the operator" in out
 
 
+def test_without_the_operator_key_the_verdict_says_what_it_cannot_rule_out(copy, capsys):
+    root, key, _, _ = copy
+    assert run(root, key) == 0  # the recorder's own signatures hold
+    out = capsys.readouterr().out
+    assert ("operator:   not checked (no --operator-key): anyone who can write the bucket and "
+            "knows the recipient public key could have made or rewritten this recording; pass "
+            "--operator-key to rule that out") in out
+
+
 def test_session_names_what_the_copy_must_belong_to(copy, capsys):
     root, key, _, _ = copy
     assert run(root, key, "--session", f"team-b/db/{SESSION.uid}") == 1

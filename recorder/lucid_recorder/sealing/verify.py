@@ -252,7 +252,11 @@ class VerifyReport:
         elif self.operator_key_id is not None:
             out.append(f"operator:   key {self.operator_key_id[:16]}; no valid seal")
         else:
-            out.append("operator:   not checked (no --operator-key)")
+            # Without the operator's key nothing outside the bucket vouches for it: say so
+            # where the auditor reads the verdict, not only in the docs.
+            out.append("operator:   not checked (no --operator-key): anyone who can write "
+                       "the bucket and knows the recipient public key could have made or "
+                       "rewritten this recording; pass --operator-key to rule that out")
         out.append(f"retention:  {_retention_text(self.retention)}")
         out.append(f"verdict:    {self.verdict()}")
         for p in self.problems:
