@@ -102,9 +102,10 @@ class OperatorSettings(BaseSettings):
         description="How often, at most, the operator countersigns a growing recording "
                     "(a new recorder run and the end of a session are sealed at once).")
     storage_scoped_credentials: bool = Field(
-        False,
+        True,
         description="Give each recorder temporary storage keys of its own instead of the "
-                    "session's storage Secret: the operator calls STS AssumeRole with that "
+                    "session's storage Secret (false: the recorder pod gets that Secret, "
+                    "for a store without STS): the operator calls STS AssumeRole with that "
                     "Secret's key and a session policy that allows writing the session's "
                     "prefix only, keeps the keys in the Secret <session>-storage-session "
                     "owned by the session, and renews them. Needs a store with STS (MinIO, "

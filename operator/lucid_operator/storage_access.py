@@ -127,8 +127,10 @@ def ensure_session_credentials(kube: Kube, settings: OperatorSettings, session: 
         return ConditionUpdate(STORAGE_CREDENTIALS, False, exc.reason, str(exc)), ""
     except StsError as exc:
         reason = "STSUnsupported" if exc.unsupported else "AssumeRoleFailed"
-        hint = (": the store offers no STS; unset LUCID_STORAGE_SCOPED_CREDENTIALS or use "
-                "one that does (MinIO, Ceph RGW, AWS)") if exc.unsupported else ""
+        hint = (": the store offers no STS; use one that does (MinIO, Ceph RGW, AWS) or set "
+                "LUCID_STORAGE_SCOPED_CREDENTIALS=false (chart: "
+                "operator.storageScopedCredentials) to give recorders the session's storage "
+                "Secret") if exc.unsupported else ""
         return ConditionUpdate(STORAGE_CREDENTIALS, False, reason, f"{exc}{hint}"), ""
     kube.put_secret(credentials_secret(session, creds))
     what = "Renewed" if existing is not None else "Issued"

@@ -162,8 +162,9 @@ def test_a_store_without_sts_is_a_condition_not_a_traceback(
     assert condition["reason"] == "STSUnsupported", condition
     assert condition["message"] == (
         "STS AssumeRole failed (ServiceUnavailable: Service Unavailable): the store offers no "
-        "STS; unset LUCID_STORAGE_SCOPED_CREDENTIALS or use one that does (MinIO, Ceph RGW, "
-        "AWS)"), condition
+        "STS; use one that does (MinIO, Ceph RGW, AWS) or set "
+        "LUCID_STORAGE_SCOPED_CREDENTIALS=false (chart: operator.storageScopedCredentials) to "
+        "give recorders the session's storage Secret"), condition
     assert "Traceback" not in json.dumps(sessions.status("nosts"))
     assert sessions.condition("nosts", "Ready")["reason"] == "STSUnsupported"
     assert "STSUnsupported" in {e["reason"] for e in sessions.events("nosts")}

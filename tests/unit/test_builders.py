@@ -29,8 +29,15 @@ REF = SessionRef("team-a", "demo", "0f6b1c5e-0000-4000-8000-000000000001")
 
 @pytest.fixture
 def pod():
+    """A pod given the session's storage Secret itself (scoped credentials off, for a store
+    without STS); the default, scoped, is tested on its own below."""
     spec = RecordingSessionSpec.model_validate(SPEC)
-    return builders.recorder_pod(REF, spec, OperatorSettings(recorder_image="rec:1"))
+    return builders.recorder_pod(REF, spec, OperatorSettings(
+        recorder_image="rec:1", storage_scoped_credentials=False))
+
+
+def test_scoped_credentials_are_the_default():
+    assert OperatorSettings().storage_scoped_credentials is True
 
 
 def test_credentials_only_through_secret_refs(pod):

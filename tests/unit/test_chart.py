@@ -41,6 +41,10 @@ NEEDED = (
     | {(RBAC_GROUP, r, v) for r in ("roles", "rolebindings") for v in ("get", "create")}
     | {("", "secrets", "get"), ("", "events", "create")}
 )
+# With scoped storage credentials (the default): the per-session STS key Secrets and the
+# recorder pods' resume points.
+SCOPED_NEEDED = {("", "secrets", "create"), ("", "secrets", "update"),
+                 ("", "configmaps", "create")}
 CLUSTER_NEEDED = {("apiextensions.k8s.io", "customresourcedefinitions", v)
                   for v in ("list", "watch")}
 
@@ -202,14 +206,14 @@ def test_rbac_is_exactly_what_the_operator_uses(tmp_path: Path):
     docs = template(tmp_path)
     main = one(docs, "ClusterRole", FULLNAME)
     cluster = one(docs, "ClusterRole", f"{FULLNAME}-cluster")
-    assert all_grants(main) == NEEDED
+    assert all_grants(main) == NEEDED | SCOPED_NEEDED
     assert all_grants(cluster) == CLUSTER_NEEDED
     for doc in (main, cluster):
         for rule in doc["rules"]:
             assert "*" not in rule["verbs"] + rule["resources"] + rule["apiGroups"], rule
-    # Secrets: read one by name, never enumerate.
+    # Secrets: read by name and written, never enumerated.
     secret_verbs = {v for g, r, v in all_grants(main) if r == "secrets"}
-    assert secret_verbs == {"get"}
+    assert secret_verbs == {"get", "create", "update"}
     # Bound cluster-wide to the chart's ServiceAccount, and to nothing else.
     bindings = [d for d in docs if d["kind"] == "ClusterRoleBinding"]
     assert sorted(b["roleRef"]["name"] for b in bindings) == [FULLNAME, f"{FULLNAME}-cluster"]
@@ -464,15 +468,16 @@ def test_a_delete_timeout_within_the_grace_period_is_refused_readably(tmp_path: 
 
 def test_scoped_credentials_add_only_secret_create_update_and_configmap_create(
         tmp_path: Path):
-    docs = template(tmp_path, {"operator": {"storageScopedCredentials": True,
-                                            "storageStsRoleArn": "arn:aws:iam::1:role/rec"}})
+    docs = template(tmp_path, {"operator": {"storageStsRoleArn": "arn:aws:iam::1:role/rec"}})
     main = one(docs, "ClusterRole", FULLNAME)
     secret_verbs = {v for g, r, v in all_grants(main) if r == "secrets"}
     assert secret_verbs == {"get", "create", "update"}  # never list or watch
     # The resume points are created, never read back, listed or changed.
     assert {v for g, r, v in all_grants(main) if r == "configmaps"} == {"create"}
-    assert all_grants(main) - {("", "secrets", "create"), ("", "secrets", "update"),
-                               ("", "configmaps", "create")} == NEEDED
+    assert all_grants(main) - SCOPED_NEEDED == NEEDED
+    shared = one(template(tmp_path, {"operator": {"storageScopedCredentials": False}}),
+                 "ClusterRole", FULLNAME)
+    assert all_grants(shared) == NEEDED  # without them, Secrets are only read
     env = env_of(docs)
     assert env["LUCID_STORAGE_SCOPED_CREDENTIALS"] == "true"
     assert env["LUCID_STORAGE_CREDENTIALS_DURATION_SECONDS"] == "3600"
