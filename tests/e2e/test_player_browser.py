@@ -283,14 +283,19 @@ def test_live_session_is_followed_within_max_seconds_plus_two(
                      for n in ("before.rgb", "after.rgb"))
     assert Path(before["capture"]).read_bytes() != Path(after["capture"]).read_bytes()
     lags = [s[1] for s in samples if s[1] == s[1]]
-    # Steady state, once the page caught up with the recording: at most maxSeconds + 2 s.
-    steady = lags[len(lags) // 3:]
+    # Steady state, once the page caught up with the recording (it plays at 1.25x until
+    # then, however long a loaded machine made the start): at most maxSeconds + 2 s.
+    limit = (max_seconds + 2) * 1000
+    caught = next((i for i, lag in enumerate(lags) if lag <= limit), None)
+    assert caught is not None and caught <= 2 * len(lags) // 3, \
+        f"the page never caught up with the recording: {lags}"
+    steady = lags[caught:]
     edges = [s[2] for s in samples if s[2] == s[2]]
     median = sorted(steady)[len(steady) // 2]
     print(f"live lag at maxSeconds {max_seconds}: median {median:.0f} ms, "
           f"max {max(steady):.0f} ms over {len(steady)} samples; newest verified moment "
           f"{min(edges):.0f}..{max(edges):.0f} ms old")
-    assert max(steady) <= (max_seconds + 2) * 1000, steady
+    assert max(steady) <= limit, steady
 
 
 def _copy_session(stack: Stack, recorded: Recorded, bucket: str,
