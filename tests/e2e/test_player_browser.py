@@ -283,7 +283,7 @@ def test_live_session_is_followed_within_max_seconds_plus_two(
                      for n in ("before.rgb", "after.rgb"))
     assert Path(before["capture"]).read_bytes() != Path(after["capture"]).read_bytes()
     lags = [s[1] for s in samples if s[1] == s[1]]
-    # Steady state, once the page caught up with the recording (it plays at 1.25x until
+    # Steady state, once the page caught up with the recording (it plays faster until
     # then, however long a loaded machine made the start): at most maxSeconds + 2 s.
     limit = (max_seconds + 2) * 1000
     caught = next((i for i, lag in enumerate(lags) if lag <= limit), None)

@@ -132,13 +132,9 @@ def test_recorder_sigkill_restarts_on_its_spool_and_verify_names_the_gap(
     assert gaps[0]["reason"] == "RecorderRestart", gaps
 
 
-@pytest.mark.parametrize(("case", "expected"), [
-    ("wrong-storage-key", "InvalidAccessKeyId|SignatureDoesNotMatch|credentials"),
-    ("missing-bucket", "does not exist"),
-    ("malformed-key", "public key"),
-])
-def test_bad_recorder_inputs_fail_clearly_without_crash_looping(
-        recorder_operator, sessions: Sessions, tmp_path: Path, case: str, expected: str):
+def bad_input_session(sessions: Sessions, case: str, tmp_path: Path) -> None:
+    """Apply a session whose recorder (or, with scoped credentials, whose operator) must
+    refuse one bad input: a wrong storage key, a missing bucket or a malformed public key."""
     stack = sessions.stack
     keys = keygen(tmp_path / "keys")
     public = "this is not a PEM public key" if case == "malformed-key" else keys.public.read_text()
@@ -152,6 +148,9 @@ def test_bad_recorder_inputs_fail_clearly_without_crash_looping(
     if case == "missing-bucket":
         manifest["spec"]["storage"].update(bucket="never-created", createBucket=False)
     sessions.apply(manifest)
+
+
+def assert_recorder_failed_clearly(sessions: Sessions, case: str, expected: str) -> None:
     status = sessions.wait_phase(case, "Failed", timeout=90)
     running = sessions.condition(case, "RecorderRunning")
     assert running["reason"] == "RecorderFailed"
@@ -160,6 +159,33 @@ def test_bad_recorder_inputs_fail_clearly_without_crash_looping(
     assert "definitely-not-the-secret" not in json.dumps(sessions.get(case))
     assert status["retries"] == 0  # failed at once: no crash loop through the retries
     wait_for(lambda: sessions.pods(case) == [], 30, "the recorder pod to be removed")
+
+
+def test_a_malformed_recipient_key_fails_the_recorder_clearly_without_crash_looping(
+        recorder_operator, sessions: Sessions, tmp_path: Path):
+    bad_input_session(sessions, "malformed-key", tmp_path)
+    assert_recorder_failed_clearly(sessions, "malformed-key", "public key")
+
+
+@pytest.mark.parametrize(("case", "reason", "expected"), [
+    ("wrong-storage-key", "StorageRefused", "refused (InvalidAccessKeyId|SignatureDoesNotMatch)"),
+    ("missing-bucket", "BucketMissing", "bucket never-created does not exist"),
+])
+def test_bad_storage_inputs_keep_the_session_pending_before_any_pod(
+        recorder_operator, sessions: Sessions, tmp_path: Path, case: str, reason: str,
+        expected: str):
+    """With scoped credentials (the default) the operator meets the store first: the
+    session waits with the store's answer, and no recorder pod is made to fail."""
+    bad_input_session(sessions, case, tmp_path)
+    condition = wait_for(lambda: (c := sessions.condition(case, "StorageCredentials"))
+                         and c["status"] == "False" and c, 90, "StorageCredentials False")
+    assert condition["reason"] == reason, condition
+    assert re.search(expected, condition["message"]), condition["message"]
+    ready = sessions.condition(case, "Ready")
+    assert ready["status"] == "False" and ready["reason"] == reason, ready
+    assert sessions.status(case).get("phase") == "Pending"
+    assert "definitely-not-the-secret" not in json.dumps(sessions.get(case))
+    assert sessions.pods(case) == []
 
 
 def test_lost_pod_and_spec_edit_continue_the_recording_after_declared_gaps(

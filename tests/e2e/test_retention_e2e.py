@@ -63,15 +63,22 @@ def test_every_object_of_a_compliance_session_is_locked(recorder_operator, sessi
         root.remove_object("e2e-worm", chunk.object_name, version_id=chunk.version_id)
 
 
-def test_a_bucket_without_object_lock_fails_the_session_with_the_reason(
+def test_a_bucket_without_object_lock_keeps_the_session_pending_with_the_reason(
         recorder_operator, sessions: Sessions, tmp_path: Path):
+    """The operator checks the lock before it issues any keys (scoped credentials, the
+    default); the recorder's own check, for a store without STS, is unit- and stack-tested
+    (tests/stack/test_retention.py)."""
     root = sessions.stack.minio.client()
     if not root.bucket_exists("e2e-unlocked"):
         root.make_bucket("e2e-unlocked")
     _session(sessions, "unlocked", "e2e-unlocked", tmp_path)
-    status = sessions.wait_phase("unlocked", "Failed", timeout=120)
-    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
-    assert ready["status"] == "False"
-    assert "bucket e2e-unlocked has no S3 Object Lock" in ready["message"], ready
-    assert "spec.retention cannot be honoured" in ready["message"], ready
+    condition = wait_for(lambda: (c := sessions.condition("unlocked", "StorageCredentials"))
+                         and c["status"] == "False" and c, 120, "StorageCredentials False")
+    assert condition["reason"] == "ObjectLockMissing", condition
+    assert "bucket e2e-unlocked has no S3 Object Lock" in condition["message"], condition
+    assert "spec.retention cannot be honoured" in condition["message"], condition
+    ready = sessions.condition("unlocked", "Ready")
+    assert ready["status"] == "False" and ready["reason"] == "ObjectLockMissing", ready
+    assert sessions.status("unlocked").get("phase") == "Pending"
+    assert sessions.pods("unlocked") == []
     assert list(root.list_objects("e2e-unlocked", recursive=True)) == []

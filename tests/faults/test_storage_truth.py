@@ -9,7 +9,8 @@
 - The key disabled with no new one: the session fails once the recorder's wait for
   a rotated Secret is over; one Failed Event, and the pod gets its grace period.
 
-The real recorder, the real MinIO (its admin API makes and disables users), kubectl.
+The real recorder with the session's own storage Secret (scoped credentials off), the real
+MinIO (its admin API makes and disables users), kubectl.
 """
 
 from __future__ import annotations
@@ -54,6 +55,10 @@ def storage_operator(stack: Stack, crd: None, metrics_port: int) -> Iterator[Ope
         "LUCID_DELETE_TIMEOUT_SECONDS": "60",
         "LUCID_STORAGE_AUTH_WAIT_SECONDS": str(AUTH_WAIT),
         "LUCID_RETRY_BACKOFF_SECONDS": "1",
+        # The recorder holds the session's storage Secret itself here (a store without
+        # STS), so rotating or disabling that key reaches it; with scoped credentials
+        # (the default) the operator's STS keys do, tested in tests/e2e/test_scoped_*.
+        "LUCID_STORAGE_SCOPED_CREDENTIALS": "false",
     }).start()
     yield running
     running.stop()

@@ -23,8 +23,10 @@ const IDLE_NS = 2 * NS;
 // How often a live session is asked for new chunks; a finished one is not polled.
 const POLL_MS = 250;
 // Following live, more than one chunk of buffered recording means the page fell behind (a
-// slow upload, a busy machine): it plays a little faster until it is one chunk behind again.
-const CATCH_UP = 1.25;
+// slow upload, a busy machine, a late start): it plays faster in proportion to how far,
+// closing the excess within about CATCH_UP_NS, never skipping, at most MAX_CATCH_UP.
+const CATCH_UP_NS = 2 * NS;
+const MAX_CATCH_UP = 4;
 
 const api = new Api();
 let info: SessionInfo | null = null;
@@ -220,7 +222,9 @@ function liveRate(): number {
   const newest = spans[spans.length - 1];
   if (!newest) return 1;
   const chunk = newest.endNs! - newest.startNs!;
-  return newest.endNs! - t > chunk + 0.25 * NS ? CATCH_UP : 1;
+  const excess = newest.endNs! - t - chunk;
+  if (excess <= 0.25 * NS) return 1;
+  return Math.min(MAX_CATCH_UP, 1 + excess / CATCH_UP_NS);
 }
 
 function tick(): void {
