@@ -434,3 +434,32 @@ def test_read_errors_are_one_line(minio, keys, tmp_path):
         capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "rejected the credentials" in done.stderr, done.stderr
+
+
+def test_rewritten_and_hidden_chunks_of_a_locked_bucket_name_their_originals(
+        minio, keys, tmp_path):
+    """Under object lock a writer can only add versions: a chunk overwritten with other
+    bytes, and one hidden by a delete marker, are both caught, and the report names the
+    original versions still stored (the seals alone would only say the chain broke)."""
+    client = make_client(minio.endpoint, minio.access_key, minio.secret_key, secure=False)
+    locked = "evidence-versioned"
+    if not client.bucket_exists(locked):
+        make_bucket(client, locked, object_lock=True)
+    genuine = record(minio, keys, tmp_path, bucket=locked)
+    layout = genuine.store.layout
+    original = client.stat_object(locked, layout.chunk_key(2)).version_id
+    forged = b"not the recorder's chunk"
+    client.put_object(locked, layout.chunk_key(2), io.BytesIO(forged), len(forged))
+    client.remove_object(locked, layout.chunk_key(5))  # a delete marker, nothing destroyed
+    done = verify(minio, keys, ref(genuine), "rewritten", "--json", bucket=locked)
+    assert done.returncode == 1, done.stdout + done.stderr
+    problems = json.loads(done.stdout)["problems"]
+    rewritten = [p["message"] for p in problems if p["code"] == "rewritten"]
+    assert len(rewritten) == 2, problems
+    assert rewritten[0].startswith("chunks/00000002.lrec was rewritten: 2 versions with "
+                                   f"different contents; the first is version {original}")
+    assert rewritten[1].startswith("chunks/00000005.lrec is hidden by a delete marker; 1 "
+                                   "earlier version(s) are still stored")
+    # The genuine session in the same bucket has no such finding.
+    clean = record(minio, keys, tmp_path, bucket=locked)
+    assert verify(minio, keys, ref(clean), "versioned, clean", bucket=locked).returncode == 0

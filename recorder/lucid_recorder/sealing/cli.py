@@ -66,6 +66,7 @@ class Session:
     manifest_unread: str | None = None
     stray: list[str] | None = None
     store: ObjectStore | None = None
+    rewritten: list[str] | None = None  # None: a local copy, or versions not listable
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -226,13 +227,14 @@ def _from_store(args: argparse.Namespace) -> Session:
             manifest, unread = None, str(exc)
         chunks, stray = store.chunks_and_stray()
         seals = store.seals() if args.operator_key is not None else []
+        rewritten = store.rewritten()
     except StorageError as exc:
         raise CliError(str(exc)) from exc
     except ValidationError as exc:
         raise CliError(f"manifest.json is not a valid manifest: {_first_error(exc)}") from exc
     return Session(manifest, chunks, identity.uid, f"s3://{args.bucket}/{layout.root}",
                    identity=identity, seals=seals, manifest_unread=unread, stray=stray,
-                   store=store)
+                   store=store, rewritten=rewritten)
 
 
 def _open(args: argparse.Namespace) -> Session:
@@ -333,7 +335,8 @@ def _check(args: argparse.Namespace, sink_dir: Path | None) -> int:
     report = verify_and_decrypt(session.manifest, session.chunks, key,
                                 session_uid=session.uid, sink=sink, session=session.identity,
                                 trust=trust, manifest_unread=session.manifest_unread,
-                                stray=session.stray or ())
+                                stray=session.stray or (),
+                                rewritten=session.rewritten or ())
     if getattr(args, "report", None) is not None or trust is not None:
         report.retention = _retention(session.store, session)
     # decrypt writes files; its report goes to stderr like any other diagnostics.

@@ -75,6 +75,7 @@ class ProblemCode(StrEnum):
     EPOCH_REGRESSION = "epoch-regression"  # key epoch went backwards
     UNEXPECTED = "unexpected-chunk"  # beyond the final manifest's chunk count
     STRAY_OBJECT = "stray-object"  # an object name Lucid never writes under chunks/
+    REWRITTEN = "rewritten"  # an earlier version differs or is hidden (versioned buckets)
     UNREADABLE = "unreadable"  # listed, but reading it failed
     BAD_SIGNATURE = "bad-signature"  # a format 2 chunk whose run signature fails
     MANIFEST_FORGED = "manifest-forged"  # manifest not signed by the run that claims it
@@ -94,7 +95,7 @@ HEADLINE_ORDER = (
     ProblemCode.ROLLBACK, ProblemCode.SEAL_FORGED, ProblemCode.SEAL_SESSION, ProblemCode.NO_SEAL,
     ProblemCode.FOREIGN_SESSION, ProblemCode.MANIFEST_SESSION, ProblemCode.UNCOUNTERSIGNED,
     ProblemCode.TAIL_REPLACED, ProblemCode.TAIL_CUT, ProblemCode.MANIFEST_INVALID,
-    ProblemCode.MANIFEST_FORGED, ProblemCode.STRAY_OBJECT,
+    ProblemCode.MANIFEST_FORGED, ProblemCode.REWRITTEN, ProblemCode.STRAY_OBJECT,
 )
 
 
@@ -840,6 +841,7 @@ def verify(
     trust: Trust | None = None,
     manifest_unread: str | None = None,
     stray: Sequence[str] = (),
+    rewritten: Sequence[str] = (),
 ) -> VerifyReport:
     """Check a session: `chunks` maps the sequence number in each object's name to its bytes.
 
@@ -847,12 +849,13 @@ def verify(
     manifest, every chunk and every seal must belong to it. `trust` checks the
     recording against the operator's seals. `manifest_unread` says why a manifest
     that exists was not read (too large, not JSON); `stray` lists object names under
-    chunks/ that are not chunk names. Objects are read once each, in order, so a lazy
-    Mapping over the store works.
+    chunks/ that are not chunk names; `rewritten` describes objects of a versioned bucket
+    whose earlier versions differ from the latest or are hidden by a delete marker.
+    Objects are read once each, in order, so a lazy Mapping over the store works.
     """
     return verify_and_decrypt(manifest, chunks, private_key, session_uid=session_uid,
                               session=session, trust=trust, manifest_unread=manifest_unread,
-                              stray=stray)
+                              stray=stray, rewritten=rewritten)
 
 
 def verify_and_decrypt(
@@ -866,6 +869,7 @@ def verify_and_decrypt(
     trust: Trust | None = None,
     manifest_unread: str | None = None,
     stray: Sequence[str] = (),
+    rewritten: Sequence[str] = (),
 ) -> VerifyReport:
     """`verify`, handing each authentic, correctly placed chunk's plaintext to `sink`.
 
@@ -879,6 +883,8 @@ def verify_and_decrypt(
         walk.problem(None, ProblemCode.STRAY_OBJECT,
                      f"object {name} is not a chunk name Lucid writes (<seq, at least 8 ASCII "
                      "digits, no extra leading zeros>.lrec): not read")
+    for what in rewritten:
+        walk.problem(None, ProblemCode.REWRITTEN, what)
     for obj in sorted(chunks):
         sealed = walk.read(obj)
         if sealed is None:

@@ -27,6 +27,7 @@ from minio.retention import Retention as ObjectRetention
 from lucid_common.api import Seal
 from lucid_common.api.spec import Retention
 from lucid_common.evidence import parse_seal
+from lucid_common.layout import MANIFEST_NAME
 from lucid_recorder.sealing.compression import MAX_PLAINTEXT_BYTES
 from lucid_recorder.sealing.container import MAX_HEADER_BYTES, ChunkHeader
 from lucid_recorder.sealing.errors import ChunkFormatError, ObjectReadError
@@ -52,6 +53,7 @@ from lucid_recorder.storage.layout import (
     info_from_metadata,
 )
 from lucid_recorder.storage.recovery import recover_state
+from lucid_recorder.storage.versions import Version, rewrites
 
 T = TypeVar("T")
 log = logging.getLogger("lucid.recorder.storage")
@@ -376,6 +378,30 @@ class ObjectStore:
     def get_manifest_bytes(self) -> bytes | None:
         """manifest.json as stored, unparsed (the browser player checks it itself)."""
         return self._get_bounded(self.layout.manifest_key, MAX_MANIFEST_BYTES, "manifest")
+
+    def rewritten(self) -> list[str] | None:
+        """Objects of the session whose earlier versions differ from the latest or are hidden
+        by a delete marker (storage.versions); None when the store will not list versions
+        (no permission, no versioning support): then nothing can be said."""
+        def call() -> list[Version]:
+            listed = self.client.list_objects(self.bucket, prefix=self.layout.root,
+                                              recursive=True, include_version=True)
+            return [Version(name=(o.object_name or "").removeprefix(self.layout.root),
+                            version_id=o.version_id or "null", etag=o.etag or "",
+                            delete_marker=bool(o.is_delete_marker),
+                            latest=str(o.is_latest).lower() == "true",
+                            modified=o.last_modified) for o in listed]
+        try:
+            listing = call()
+        except S3Error as exc:
+            if exc.code in {"AccessDenied", "NotImplemented", "InvalidRequest"}:
+                log.info("the store will not list object versions of %s (%s)",
+                         self.layout.root, exc.code)
+                return None
+            raise translate(exc, f"listing versions of {self.layout.root}") from exc
+        except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
+            raise translate(exc, f"listing versions of {self.layout.root}") from exc
+        return rewrites(listing, frozenset({MANIFEST_NAME}))
 
     def seals(self) -> list[tuple[str, Seal | str]]:
         """The operator's seal objects, by name: each parsed, or why it could not be."""
