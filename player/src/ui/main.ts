@@ -224,7 +224,8 @@ function liveRate(): number {
   const chunk = newest.endNs! - newest.startNs!;
   const excess = newest.endNs! - t - chunk;
   if (excess <= 0.25 * NS) return 1;
-  return Math.min(MAX_CATCH_UP, 1 + excess / CATCH_UP_NS);
+  // In quarter steps, so the rate changes a few times while catching up, not every frame.
+  return Math.min(MAX_CATCH_UP, 1 + Math.ceil((excess / CATCH_UP_NS) * 4) / 4);
 }
 
 function tick(): void {
@@ -235,8 +236,11 @@ function tick(): void {
   if (playing) {
     const want = followLive ? liveRate() : 1;
     if (want !== rate) {
-      clockT0 = t;
-      clockW0 = now();
+      // Re-anchor where the clock is now, not at the last drawn frame: a rate that changes
+      // often must not throw away the time since that frame.
+      const at = now();
+      clockT0 += (at - clockW0) * 1e6 * speed * rate;
+      clockW0 = at;
       rate = want;
     }
     let target = clockT0 + (now() - clockW0) * 1e6 * speed * rate;
