@@ -27,6 +27,7 @@ from minio.retention import Retention as ObjectRetention
 from lucid_common.api import Seal
 from lucid_common.api.spec import Retention
 from lucid_common.evidence import parse_seal
+from lucid_common.tls_errors import untrusted_certificate
 from lucid_recorder.sealing.compression import MAX_PLAINTEXT_BYTES
 from lucid_recorder.sealing.container import MAX_HEADER_BYTES, ChunkHeader
 from lucid_recorder.sealing.errors import ChunkFormatError, ObjectReadError
@@ -110,6 +111,13 @@ def translate(exc: BaseException, what: str) -> StorageError:
     if isinstance(exc, InvalidResponseError):
         return TransientStorageError(f"unexpected response while {what}: {exc}")
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
+        untrusted = untrusted_certificate(exc)
+        if untrusted is not None:
+            # Still retried: a store's certificate may be mid-rotation, and giving up on
+            # a chunk is the worse mistake. The message says what to fix meanwhile.
+            return TransientStorageError(
+                f"object store's TLS certificate not trusted ({untrusted}) while {what}: "
+                "check storage.tls.caSecretRef")
         return TransientStorageError(f"object store unreachable while {what}: {exc}")
     return StorageError(f"unexpected {type(exc).__name__} while {what}: {exc}")
 
