@@ -23,6 +23,8 @@ from lucid_devstack import paths
 from lucid_devstack.certs import LocalCA
 from lucid_devstack.proc import Proc, free_port, http_ok
 
+MINIO_CA_NAME = "lucid-devstack-minio-ca"
+
 
 @dataclass
 class MinioServer:
@@ -57,7 +59,7 @@ class MinioServer:
         """MinIO reads public.crt and private.key from --certs-dir. Kept across restarts."""
         if (self.certs_dir / "public.crt").exists():
             return
-        pair = LocalCA(self.workdir / "pki").issue(
+        pair = LocalCA(self.workdir / "pki", MINIO_CA_NAME).issue(
             "minio", "127.0.0.1", dns=("localhost",), ips=("127.0.0.1",), server=True)
         self.certs_dir.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(pair.key, self.certs_dir / "private.key")
