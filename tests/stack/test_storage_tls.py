@@ -202,7 +202,8 @@ def test_a_ca_that_did_not_sign_the_store_is_refused_by_name(minio, wrong_ca, tm
         store.put_chunk(0, b"never stored", None)
     assert f"object store's TLS certificate not trusted (certificate verify failed: {why})" \
         in str(caught.value), caught.value
-    assert "check storage.tls.caSecretRef" in str(caught.value)
+    assert "the recorder: storage.tls.caSecretRef; lucid-seal and lucid-play: --ca-file" \
+        in str(caught.value)
 
 
 def test_a_ca_secret_that_is_no_pem_is_named_before_any_connection(minio):

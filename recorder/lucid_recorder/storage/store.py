@@ -117,7 +117,8 @@ def translate(exc: BaseException, what: str) -> StorageError:
             # a chunk is the worse mistake. The message says what to fix meanwhile.
             return TransientStorageError(
                 f"object store's TLS certificate not trusted ({untrusted}) while {what}: "
-                "check storage.tls.caSecretRef")
+                "check the CA it is verified against (the recorder: storage.tls.caSecretRef; "
+                "lucid-seal and lucid-play: --ca-file)")
         return TransientStorageError(f"object store unreachable while {what}: {exc}")
     return StorageError(f"unexpected {type(exc).__name__} while {what}: {exc}")
 
