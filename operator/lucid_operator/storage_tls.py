@@ -14,12 +14,10 @@ import base64
 import binascii
 
 import urllib3
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from lucid_common.api import RecordingSessionSpec
 from lucid_common.api.spec import CaSecretRef
-from lucid_common.tls_errors import handshake_failure, untrusted_certificate
+from lucid_common.tls import handshake_failure, pem_certificates, untrusted_certificate
 from lucid_operator.kube import Kube
 
 UNTRUSTED = "StorageCertificateUntrusted"
@@ -45,14 +43,11 @@ def ca_bundle(value: str | None, ref: CaSecretRef) -> str:
         raise StorageProblem("SecretKeyMissing", f'Secret "{ref.name}" has no key "{ref.key}" '
                              "(storage.tls.caSecretRef)")
     try:
-        certificates = x509.load_pem_x509_certificates(base64.b64decode(value, validate=True))
+        return pem_certificates(base64.b64decode(value, validate=True))
     except (binascii.Error, ValueError) as exc:
         raise StorageProblem("StorageCAInvalid", f"{ca_source(ref)} holds no PEM "
                              "certificate: put the CA bundle there in PEM form "
                              "(-----BEGIN CERTIFICATE-----)") from exc
-    # Only the certificates, re-encoded: ssl takes cadata text as ASCII PEM, and a
-    # bundle's comments may not be.
-    return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in certificates)
 
 
 def spec_ca(kube: Kube, namespace: str, spec: RecordingSessionSpec) -> str | None:

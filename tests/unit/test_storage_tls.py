@@ -1,5 +1,6 @@
-"""The operator's trust in a session's store: the CA bundle read from its Secret, and what
-a failed handshake is called. The real handshakes are in tests/stack/test_storage_tls.py."""
+"""Trust in a session's store: the CA bundle the operator reads from its Secret (and the
+recorder from its mount), and what a failed handshake is called. The real handshakes are
+in tests/stack/test_storage_tls.py."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from lucid_common.api.spec import CaSecretRef
 from lucid_devstack.certs import LocalCA
 from lucid_operator import storage_tls
 from lucid_operator.storage_tls import StorageProblem, ca_bundle, failure, spec_ca
+from lucid_recorder.sealing.manifest import SessionIdentity
+from lucid_recorder.storage.errors import StorageError
+from lucid_recorder.storage.from_spec import object_store
 
 REF = CaSecretRef(name="store-ca", key="ca.crt")
 
@@ -126,3 +130,16 @@ def test_other_failures_stay_unreachable() -> None:
 def test_an_untrusted_certificate_after_urllib3_retries_is_found() -> None:
     exhausted = urllib3.exceptions.MaxRetryError(None, "/bucket", _untrusted())  # type: ignore[arg-type]
     assert failure(exhausted)[0] == "StorageCertificateUntrusted"
+
+
+def test_the_recorder_names_a_mounted_ca_that_is_no_pem(tmp_path: Path, ca_pem: bytes) -> None:
+    storage = spec({"enabled": True, "caSecretRef": {"name": "store-ca"}}).storage
+    who = SessionIdentity(namespace="team-a", name="demo", uid="u-1")
+    (tmp_path / "ca.crt").write_bytes(ca_pem)
+    assert object_store(storage, who, "a", "b", ca_dir=tmp_path).bucket == "rec"
+    (tmp_path / "ca.crt").write_text("-----BEGIN CERTIFICATE-----\ntruncated")
+    with pytest.raises(StorageError) as caught:
+        object_store(storage, who, "a", "b", ca_dir=tmp_path)
+    assert str(caught.value) == ('Secret "store-ca" key "ca.crt" (storage.tls.caSecretRef) '
+                                 "holds no PEM certificate: the CA bundle must be PEM "
+                                 "(-----BEGIN CERTIFICATE-----)")

@@ -1,5 +1,6 @@
-"""What a TLS failure inside a client exception was, in words: the operator and the
-recorder name an untrusted certificate as such, rather than "unreachable".
+"""CA bundles and TLS failures, shared by the operator and the recorder: a bundle is
+checked to hold PEM certificates before anything connects with it, and an untrusted
+certificate inside a client exception is named as such, rather than "unreachable".
 
 urllib3 keeps ssl's error in its exception's args (or, after retries, in MaxRetryError's
 `reason`), not in __cause__, so every link is followed. Pure, standard library only.
@@ -8,6 +9,16 @@ urllib3 keeps ssl's error in its exception's args (or, after retries, in MaxRetr
 from __future__ import annotations
 
 import ssl
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+
+def pem_certificates(raw: bytes) -> str:
+    """The certificates of a PEM bundle, re-encoded: ssl takes cadata text as ASCII PEM,
+    and a bundle's comments may not be. ValueError when it holds no certificate."""
+    certificates = x509.load_pem_x509_certificates(raw)
+    return "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in certificates)
 
 
 def _chain(exc: BaseException) -> list[BaseException]:
