@@ -33,11 +33,11 @@ def _write_key(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey, path: Path) 
 class LocalCA:
     """Signs every certificate of one stack instance; lives only in its temp dir."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, common_name: str = "lucid-devstack-ca") -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self._key = ec.generate_private_key(ec.SECP256R1())
-        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "lucid-devstack-ca")])
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
         now = dt.datetime.now(dt.UTC)
         self._cert = (
             x509.CertificateBuilder()

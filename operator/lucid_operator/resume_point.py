@@ -24,6 +24,7 @@ from lucid_common.layout import (
     parse_chunk_name,
 )
 from lucid_common.resume import ResumePoint, ResumePointError, UnlistedChunk, manifest_chunk_seqs
+from lucid_operator.storage_tls import failure
 
 # The recorder reads no larger manifest either (lucid_recorder.sealing.manifest).
 MAX_MANIFEST_BYTES = 16 * 1024 * 1024
@@ -44,8 +45,7 @@ def take(client: Minio, bucket: str, root: str, session_uid: str,
         raise ResumePointError(f"the store refused reading {exc.object_name or root} "
                                f"({exc.code})") from exc
     except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
-        raise ResumePointError(f"the store is unreachable while reading {root}: "
-                               f"{type(exc).__name__}") from exc
+        raise ResumePointError(f"object store {failure(exc)[1]} while reading {root}") from exc
     return ResumePoint(
         session_uid=session_uid, taken_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
         manifest=base64.b64encode(manifest).decode() if manifest is not None else None,

@@ -22,6 +22,7 @@ from lucid_common.api.spec import Retention
 from lucid_common.evidence import seal_json, seal_key
 from lucid_common.layout import session_root
 from lucid_operator.kube import Kube
+from lucid_operator.storage_tls import StorageProblem, failure, pool, spec_ca
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 15.0
@@ -45,15 +46,12 @@ def client_for(kube: Kube, namespace: str, spec: RecordingSessionSpec) -> Minio:
     access = _secret_value(kube, namespace, creds.name, creds.access_key_key)
     secret = _secret_value(kube, namespace, creds.name, creds.secret_key_key)
     tls = storage.tls
-    ca = (_secret_value(kube, namespace, tls.ca_secret_ref.name, tls.ca_secret_ref.key)
-          if tls.enabled and tls.ca_secret_ref is not None else None)
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
-        retries=False,
-        maxsize=2,
-        cert_reqs="CERT_NONE" if tls.insecure_skip_verify else "CERT_REQUIRED",
-        ca_cert_data=ca,
-    )
+    try:
+        ca = spec_ca(kube, namespace, spec)
+    except StorageProblem as exc:
+        raise SealStoreError(str(exc)) from exc
+    http = pool(ca, tls.insecure_skip_verify, connect=CONNECT_TIMEOUT, read=READ_TIMEOUT,
+                maxsize=2)
     return Minio(storage.endpoint, access_key=access, secret_key=secret, secure=tls.enabled,
                  http_client=http, cert_check=not tls.insecure_skip_verify)
 
@@ -86,6 +84,6 @@ def store_seal(client: Minio, bucket: str, key_prefix: str, seal: Seal, *,
         code = getattr(exc, "code", None) or type(exc).__name__
         raise SealStoreError(f"object store refused seal {key} ({code})") from exc
     except (urllib3.exceptions.HTTPError, OSError) as exc:
-        raise SealStoreError(f"object store unreachable while writing seal {key}: "
-                             f"{type(exc).__name__}") from exc
+        raise SealStoreError(f"object store {failure(exc)[1]} while writing seal "
+                             f"{key}") from exc
     return key

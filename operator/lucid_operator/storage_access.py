@@ -24,6 +24,7 @@ from lucid_operator.builders import SessionRef
 from lucid_operator.conditions import ConditionUpdate
 from lucid_operator.kube import Kube
 from lucid_operator.settings import OperatorSettings
+from lucid_operator.storage_tls import StorageProblem, pool, spec_ca, transport_problem
 from lucid_operator.sts import (
     StsError,
     assume_role,
@@ -37,12 +38,7 @@ from lucid_operator.sts import (
 
 STORAGE_CREDENTIALS = "StorageCredentials"
 _NO_LOCK = {"ObjectLockConfigurationNotFoundError", "NotImplemented"}
-
-
-class StorageProblem(Exception):
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
+__all__ = ["StorageProblem", "check_bucket", "ensure_session_credentials"]
 
 
 def _long_lived_key(kube: Kube, namespace: str, spec: RecordingSessionSpec) -> tuple[str, str]:
@@ -58,13 +54,10 @@ def _long_lived_key(kube: Kube, namespace: str, spec: RecordingSessionSpec) -> t
                              "readable access key and secret key") from exc
 
 
-def _client(spec: RecordingSessionSpec, access: str, secret: str, ca_file: str | None
+def _client(spec: RecordingSessionSpec, access: str, secret: str, ca_pem: str | None
             ) -> Minio:
     tls = spec.storage.tls
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=5.0, read=15.0), retries=False,
-        cert_reqs="CERT_NONE" if tls.insecure_skip_verify else "CERT_REQUIRED",
-        ca_certs=ca_file)
+    http = pool(ca_pem, tls.insecure_skip_verify, connect=5.0, read=15.0)
     return Minio(spec.storage.endpoint, access_key=access, secret_key=secret,
                  secure=tls.enabled, http_client=http, cert_check=not tls.insecure_skip_verify)
 
@@ -89,8 +82,7 @@ def check_bucket(client: Minio, spec: RecordingSessionSpec) -> None:
         raise StorageProblem("StorageRefused", f"the object store refused {exc.code} on "
                              f"bucket {bucket}") from exc
     except (MinioException, urllib3.exceptions.HTTPError, OSError) as exc:
-        raise StorageProblem("StorageUnreachable", f"object store {spec.storage.endpoint} "
-                             f"unreachable: {type(exc).__name__}") from exc
+        raise transport_problem(exc, spec) from exc
 
 
 def ensure_session_credentials(kube: Kube, settings: OperatorSettings, session: dict[str, Any],
@@ -107,25 +99,26 @@ def ensure_session_credentials(kube: Kube, settings: OperatorSettings, session: 
         return ConditionUpdate(STORAGE_CREDENTIALS, True, "Issued",
                                f"write-only keys for this session in Secret {name}, valid "
                                f"until {expiry:%Y-%m-%dT%H:%M:%SZ}"), ""
-    ca = spec.storage.tls.ca_secret_ref
-    ca_file = None
     try:
         access, secret = _long_lived_key(kube, ref.namespace, spec)
-        if ca is not None:
-            raise StorageProblem("StorageCAUnsupported", "scoped credentials with "
-                                 "storage.tls.caSecretRef are not supported yet")
-        check_bucket(_client(spec, access, secret, ca_file), spec)
+        # Read once: the bucket check and STS trust the same bundle.
+        ca_pem = spec_ca(kube, ref.namespace, spec)
+        check_bucket(_client(spec, access, secret, ca_pem), spec)
         prefix = session_prefix(spec.storage.key_prefix, ref.namespace, ref.name, ref.uid)
         creds = assume_role(
             spec.storage.endpoint, access, secret,
             session_policy(spec.storage.bucket, prefix, spec.retention is not None),
             secure=spec.storage.tls.enabled, duration=duration,
             session_name=f"lucid-{ref.namespace}-{ref.name}",
-            role_arn=settings.storage_sts_role_arn,
+            role_arn=settings.storage_sts_role_arn, ca_cert_data=ca_pem,
             insecure_skip_verify=spec.storage.tls.insecure_skip_verify)
     except StorageProblem as exc:
         return ConditionUpdate(STORAGE_CREDENTIALS, False, exc.reason, str(exc)), ""
     except StsError as exc:
+        if isinstance(exc.__cause__, urllib3.exceptions.HTTPError):
+            problem = transport_problem(exc.__cause__, spec)
+            return ConditionUpdate(STORAGE_CREDENTIALS, False, problem.reason,
+                                   f"STS AssumeRole: {problem}"), ""
         reason = "STSUnsupported" if exc.unsupported else "AssumeRoleFailed"
         hint = (": the store offers no STS; use one that does (MinIO, Ceph RGW, AWS) or set "
                 "LUCID_STORAGE_SCOPED_CREDENTIALS=false (chart: "

@@ -30,6 +30,7 @@ from minio.time import to_amz_date
 from lucid_common import contract
 from lucid_common.layout import session_root
 from lucid_operator.builders import session_credentials_secret
+from lucid_operator.storage_tls import failure, pool
 
 STS_NS = "{https://sts.amazonaws.com/doc/2011-06-15/}"
 CONNECT_TIMEOUT = 5.0
@@ -175,11 +176,12 @@ def assume_role(
     duration: int,
     session_name: str,
     role_arn: str | None = None,
-    ca_file: str | None = None,
+    ca_cert_data: str | None = None,
     insecure_skip_verify: bool = False,
     region: str = "",
 ) -> TemporaryCredentials:
-    """One AssumeRole call with an inline session policy (bounded, never retried here)."""
+    """One AssumeRole call with an inline session policy (bounded, never retried here).
+    `ca_cert_data`: the PEM bundle to verify the store against (else the system's roots)."""
     if not MIN_DURATION <= duration <= MAX_DURATION:
         raise ValueError(f"duration {duration} s is outside {MIN_DURATION}..{MAX_DURATION}")
     params = {"Action": "AssumeRole", "Version": "2011-06-15",
@@ -196,11 +198,9 @@ def assume_role(
                  "X-Amz-Date": to_amz_date(now)},
         credentials=Credentials(access_key, secret_key),
         content_sha256=hashlib.sha256(body.encode()).hexdigest(), date=now)
-    http = urllib3.PoolManager(
-        timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT), retries=False,
-        cert_reqs="CERT_NONE" if insecure_skip_verify else "CERT_REQUIRED", ca_certs=ca_file)
+    http = pool(ca_cert_data, insecure_skip_verify, connect=CONNECT_TIMEOUT, read=READ_TIMEOUT)
     try:
         response = http.request("POST", url.geturl(), body=body, headers=headers)
     except urllib3.exceptions.HTTPError as exc:
-        raise StsError(f"STS at {endpoint} unreachable: {type(exc).__name__}") from exc
+        raise StsError(f"STS at {endpoint}: {failure(exc)[1]}") from exc
     return parse_response(response.status, response.data)

@@ -127,3 +127,19 @@ def test_unreachable_store_is_a_clear_error(keys, capsys, monkeypatch):
 def test_usage_errors_return_2(capsys):
     assert main([]) == 2
     assert main(["verify"]) == 2
+
+
+def test_a_ca_file_that_is_no_pem_is_named_before_connecting(keys, tmp_path, capsys,
+                                                             monkeypatch):
+    monkeypatch.setenv(ENV_ACCESS_KEY, "a")
+    monkeypatch.setenv(ENV_SECRET_KEY, "b")
+    source = ["verify", "--endpoint", "127.0.0.1:1", "--bucket", "bkt", "--session", "a/b/c",
+              "--private-key", str(keys / "private.pem")]
+    bad = tmp_path / "ca.crt"
+    bad.write_text("not a certificate")
+    assert main([*source, "--ca-file", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err == f"lucid-seal verify: {bad} holds no PEM certificate: the CA bundle must be " \
+                  "PEM (-----BEGIN CERTIFICATE-----)\n", err
+    assert main([*source, "--ca-file", str(tmp_path / "absent.crt")]) == 2
+    assert "is not readable at" in capsys.readouterr().err

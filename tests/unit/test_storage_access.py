@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import ssl
 from typing import Any
 
 import pytest
+import urllib3
 
 from lucid_common.api import RecordingSessionSpec
+from lucid_common.api.spec import CaSecretRef, StorageTls
+from lucid_devstack.certs import LocalCA
 from lucid_operator import storage_access
 from lucid_operator.builders import SessionRef
 from lucid_operator.settings import OperatorSettings
@@ -34,12 +38,19 @@ SETTINGS = OperatorSettings(storage_scoped_credentials=True,
 
 
 class FakeKube:
-    def __init__(self, session_secret: dict[str, Any] | None = None) -> None:
+    def __init__(self, session_secret: dict[str, Any] | None = None,
+                 ca: dict[str, str] | None = None) -> None:
         self.session_secret = session_secret
+        self.ca = ca
         self.put: list[dict[str, Any]] = []
+        self.reads: list[str] = []
 
     def read_secret(self, namespace: str, name: str) -> dict[str, str] | None:
-        assert (namespace, name) == ("team-a", "s3")
+        assert namespace == "team-a"
+        self.reads.append(name)
+        if name == "store-ca":
+            return self.ca
+        assert name == "s3"
         return {"accessKey": base64.b64encode(b"LONGLIVED").decode(),
                 "secretKey": base64.b64encode(b"long-secret").decode()}
 
@@ -127,3 +138,52 @@ def test_bucket_problems_become_the_condition(monkeypatch, calls) -> None:
         FakeKube(), SETTINGS, SESSION, REF, SPEC, NOW)
     assert (condition.status, condition.reason) == (False, "ObjectLockMissing")
     assert calls == []  # no keys for a bucket that cannot keep the recording
+
+
+WITH_CA = SPEC.model_copy(update={"storage": SPEC.storage.model_copy(update={
+    "tls": StorageTls(enabled=True, ca_secret_ref=CaSecretRef(name="store-ca"))})})
+
+
+def test_a_private_ca_is_read_once_and_trusted_by_the_check_and_sts(
+        monkeypatch, calls, tmp_path) -> None:
+    pem = LocalCA(tmp_path).cert_path.read_bytes()
+    checked: list[Any] = []
+    monkeypatch.setattr(storage_access, "check_bucket",
+                        lambda client, spec: checked.append(client))
+    kube = FakeKube(ca={"ca.crt": base64.b64encode(pem).decode()})
+    condition, what = storage_access.ensure_session_credentials(
+        kube, SETTINGS, SESSION, REF, WITH_CA, NOW)
+    assert (condition.status, what) == (True, "Issued"), condition
+    assert kube.reads.count("store-ca") == 1
+    (call,) = calls
+    assert call["secure"] is True and call["ca_cert_data"] == pem.decode()
+    (client,) = checked
+    pool = client._http.connection_pool_kw
+    assert pool["ca_cert_data"] == pem.decode() and pool["cert_reqs"] == "CERT_REQUIRED"
+
+
+def test_a_ca_secret_that_is_no_pem_becomes_the_condition(calls) -> None:
+    kube = FakeKube(ca={"ca.crt": base64.b64encode(b"hunter2, not a CA").decode()})
+    condition, what = storage_access.ensure_session_credentials(
+        kube, SETTINGS, SESSION, REF, WITH_CA, NOW)
+    assert (condition.status, condition.reason, what) == (False, "StorageCAInvalid", "")
+    assert condition.message.startswith('Secret "store-ca" key "ca.crt"'), condition.message
+    assert "hunter2" not in condition.message and calls == [] and kube.put == []
+
+
+def test_an_untrusted_certificate_at_sts_becomes_the_condition(
+        monkeypatch, calls, tmp_path) -> None:
+    def untrusted(*_a: Any, **_k: Any) -> TemporaryCredentials:
+        cause = ssl.SSLCertVerificationError(1, "certificate verify failed")
+        cause.verify_message = "self-signed certificate in certificate chain"
+        raise StsError("STS at minio:9000: ...") from urllib3.exceptions.SSLError(cause)
+
+    monkeypatch.setattr(storage_access, "assume_role", untrusted)
+    condition, _ = storage_access.ensure_session_credentials(
+        FakeKube(ca={"ca.crt": base64.b64encode(LocalCA(tmp_path).cert_path.read_bytes())
+                     .decode()}), SETTINGS, SESSION, REF, WITH_CA, NOW)
+    assert (condition.status, condition.reason) == (False, "StorageCertificateUntrusted")
+    assert condition.message == (
+        "STS AssumeRole: object store minio:9000: TLS certificate not trusted (certificate "
+        "verify failed: self-signed certificate in certificate chain); it was checked "
+        'against the CA bundle in Secret "store-ca" key "ca.crt" (storage.tls.caSecretRef)')

@@ -213,11 +213,12 @@ def _serve_objects(args: argparse.Namespace) -> SessionObjects:
         parts = session_arg_parts(args.session)
     except ValueError as exc:
         raise ServeError(str(exc)) from None
-    client = make_client(args.endpoint, access, secret, secure=not args.no_tls,
-                         ca_file=args.ca_file, insecure_skip_verify=args.insecure_skip_verify)
     try:
+        client = make_client(args.endpoint, access, secret, secure=not args.no_tls,
+                             ca_file=args.ca_file,
+                             insecure_skip_verify=args.insecure_skip_verify)
         identity = stored_session(client, args.bucket, args.prefix, parts, args.session)
-    except ValueError as exc:
+    except (ValueError, StorageError) as exc:
         raise ServeError(str(exc)) from None
     try:
         store = ObjectStore(client, args.bucket, SessionLayout(args.prefix, identity))

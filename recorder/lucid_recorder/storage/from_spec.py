@@ -51,9 +51,12 @@ def object_store(
     tools and benchmarks pass a fixed key pair.
     """
     tls = storage.tls
-    ca_file = ca_dir / tls.ca_secret_ref.key if tls.ca_secret_ref is not None else None
+    ref = tls.ca_secret_ref
+    ca_file = ca_dir / ref.key if ref is not None else None
     client = make_client(storage.endpoint, access_key, secret_key, secure=tls.enabled,
                          ca_file=ca_file, insecure_skip_verify=tls.insecure_skip_verify,
-                         credentials=credentials)
+                         credentials=credentials,
+                         ca_source=(f'Secret "{ref.name}" key "{ref.key}" '
+                                    "(storage.tls.caSecretRef)") if ref is not None else None)
     return ObjectStore(client, storage.bucket, SessionLayout(storage.key_prefix, session),
                        retention=retention)

@@ -28,6 +28,7 @@ from lucid_common.api import Seal
 from lucid_common.api.spec import Retention
 from lucid_common.evidence import parse_seal
 from lucid_common.layout import MANIFEST_NAME
+from lucid_common.tls import pem_certificates, untrusted_certificate
 from lucid_recorder.sealing.compression import MAX_PLAINTEXT_BYTES
 from lucid_recorder.sealing.container import MAX_HEADER_BYTES, ChunkHeader
 from lucid_recorder.sealing.errors import ChunkFormatError, ObjectReadError
@@ -112,6 +113,14 @@ def translate(exc: BaseException, what: str) -> StorageError:
     if isinstance(exc, InvalidResponseError):
         return TransientStorageError(f"unexpected response while {what}: {exc}")
     if isinstance(exc, urllib3.exceptions.HTTPError | OSError):
+        untrusted = untrusted_certificate(exc)
+        if untrusted is not None:
+            # Still retried: a store's certificate may be mid-rotation, and giving up on
+            # a chunk is the worse mistake. The message says what to fix meanwhile.
+            return TransientStorageError(
+                f"object store's TLS certificate not trusted ({untrusted}) while {what}: "
+                "check the CA it is verified against (the recorder: storage.tls.caSecretRef; "
+                "lucid-seal and lucid-play: --ca-file)")
         return TransientStorageError(f"object store unreachable while {what}: {exc}")
     return StorageError(f"unexpected {type(exc).__name__} while {what}: {exc}")
 
@@ -125,12 +134,18 @@ def make_client(
     ca_file: Path | None = None,
     insecure_skip_verify: bool = False,
     credentials: Provider | None = None,
+    ca_source: str | None = None,
 ) -> Minio:
     """A Minio client whose every request is bounded and never retried by urllib3.
 
     `credentials`, when given, is asked for the keys on every request (a rotated Secret
     reaches a running recorder that way) and `access_key`/`secret_key` are ignored.
+    `ca_file` is checked to hold PEM certificates here (StorageError naming `ca_source`,
+    else the file), and read by ssl again for each new connection, so a rotated bundle
+    applies without a restart.
     """
+    if ca_file is not None:
+        check_ca_file(ca_file, ca_source or str(ca_file))
     http = urllib3.PoolManager(
         timeout=urllib3.Timeout(connect=CONNECT_TIMEOUT, read=READ_TIMEOUT),
         retries=False,
@@ -143,6 +158,17 @@ def make_client(
                      cert_check=not insecure_skip_verify)
     return Minio(endpoint, access_key=access_key, secret_key=secret_key, secure=secure,
                  http_client=http, cert_check=not insecure_skip_verify)
+
+
+def check_ca_file(path: Path, source: str) -> None:
+    try:
+        pem_certificates(path.read_bytes())
+    except OSError as exc:
+        raise StorageError(f"the CA bundle of {source} is not readable at {path}: "
+                           f"{exc.strerror}") from exc
+    except ValueError as exc:
+        raise StorageError(f"{source} holds no PEM certificate: the CA bundle must be PEM "
+                           "(-----BEGIN CERTIFICATE-----)") from exc
 
 
 # What a store answers to object-lock requests it cannot honour: AWS and MinIO say
