@@ -12,7 +12,7 @@ import os
 import sys
 import time
 import tracemalloc
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -128,19 +128,22 @@ def test_right_sized_is_a_copy_with_the_same_bytes():
     assert copy is not data
 
 
+def _fake_mallopt(calls: list[tuple[int, int]], answer: int = 1
+                  ) -> Callable[[], Callable[[int, int], int]]:
+    def mallopt(param: int, value: int) -> int:
+        calls.append((param, value))
+        return answer
+    return lambda: mallopt
+
+
 def test_the_mmap_threshold_is_fixed_unless_the_environment_chose_one():
     calls: list[tuple[int, int]] = []
-
-    def mallopt() -> object:
-        return lambda param, value: calls.append((param, value)) or 1
-
-    assert allocator.return_large_blocks({}, mallopt)  # type: ignore[arg-type]
+    assert allocator.return_large_blocks({}, _fake_mallopt(calls))
     assert calls == [(allocator.M_MMAP_THRESHOLD, 128 * 1024)]
-    assert not allocator.return_large_blocks({allocator.ENV: "65536"},
-                                             mallopt)  # type: ignore[arg-type]
-    assert len(calls) == 1
-    assert not allocator.return_large_blocks({}, lambda: None)
-    assert not allocator.return_large_blocks({}, lambda: lambda p, v: 0)
+    assert not allocator.return_large_blocks({allocator.ENV: "65536"}, _fake_mallopt(calls))
+    assert len(calls) == 1  # glibc applies the environment's own value
+    assert not allocator.return_large_blocks({}, lambda: None)  # no glibc
+    assert not allocator.return_large_blocks({}, _fake_mallopt(calls, answer=0))  # refused
 
 
 def test_this_machines_glibc_takes_the_threshold():
