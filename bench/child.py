@@ -35,8 +35,8 @@ from typing import Any
 from bench.common import make_spec, percentile
 from bench.defaults import KEYFRAME_NS, MAX_SEGMENT_BYTES, SEGMENT_NS, ZSTD_LEVEL
 from bench.recorder_run import LatencyProbe, bucket_name, build_recording
+from lucid_recorder import allocator, native
 from lucid_recorder import format as fmt
-from lucid_recorder import native
 from lucid_recorder.pipeline.convert import start_detail, to_records
 from lucid_recorder.pipeline.recording import Recording
 from lucid_recorder.rdp import CaptureConfig, TlsConfig, TlsMode, capture
@@ -266,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", type=Path, default=None,
                         help="write cProfile stats of the whole run to this file (bench.profile)")
     args = parser.parse_args(argv)
+    # As lucid-recorder's main does, so that RSS and CPU are the recorder's.
+    allocator.return_large_blocks(os.environ)
     if args.mode == "capture":
         work = run_capture(args.depth, args.workdir)
     else:

@@ -53,7 +53,8 @@ def render(mode: str) -> Path:
     if "latency" in suites:
         parts.append(_latency(suites["latency"], _plot_latency(suites["latency"], plots), doc))
     if "rss" in suites:
-        parts.append(_rss(suites["rss"], _plot_rss(suites["rss"], plots), doc))
+        before = _rss_before() if mode == "full" else None
+        parts.append(_rss(suites["rss"], _plot_rss(suites["rss"], plots, before), doc, before))
     # Suites that render their own section; imported here because they import this module.
     from bench import chunking, concurrency, operator_scale
 
@@ -556,7 +557,79 @@ def _latency_findings(lat: dict[str, Any]) -> str:
     return " ".join(out)
 
 
-def _rss(r: dict[str, Any], plot: Path, doc: Path) -> str:
+def _rss_before() -> dict[str, Any] | None:
+    """The run kept before a change (python -m bench.rss --keep-as-before), if any."""
+    path = RESULTS_DIR / "rss-before.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _minute_medians(r: dict[str, Any]) -> tuple[float, float] | None:
+    """Median RSS of the first and of the last minute of the recording."""
+    during = [mib for t, mib in r["timeline"] if r["connected_at_s"] <= t <= r["stopped_at_s"]]
+    if len(during) < 120:
+        return None
+    return median(during[:60]), median(during[-60:])
+
+
+def _rss_compared(before: dict[str, Any], after: dict[str, Any]) -> str:
+    b, a = before["result"], after
+    rows = []
+    for what, key in (("median", "median"), ("p95", "p95"), ("max", "max"),
+                      ("at Connected", "at_connected")):
+        rows.append([f"RSS {what} (MiB)", _f(b["rss_mib"][key]), _f(a["rss_mib"][key])])
+    minutes = _minute_medians(b), _minute_medians(a)
+    if minutes[0] and minutes[1]:
+        rows.append(["RSS median, first / last minute (MiB)",
+                     f"{_f(minutes[0][0])} / {_f(minutes[0][1])}",
+                     f"{_f(minutes[1][0])} / {_f(minutes[1][1])}"])
+    rows.append(["CPU s per minute (whole pipeline)", _f(b["cpu_s_per_min"], 2),
+                 _f(a["cpu_s_per_min"], 2)])
+    rows.append(["stored per minute", _mb(b["bytes_stored_per_min"]),
+                 _mb(a["bytes_stored_per_min"])])
+    rows.append(["stored per million updates",
+                 _mb(b["bytes_stored"] / b["updates"] * 1e6),
+                 _mb(a["bytes_stored"] / a["updates"] * 1e6)])
+    rows.append(["chunks / updates", f"{b['chunks_stored']} / {b['updates']:,}",
+                 f"{a['chunks_stored']} / {a['updates']:,}"])
+    return f"""**Before and after the fix of issue 15's memory goal** (same machine, same
+workload, {_f(b['seconds'] / 60, 0)} minutes each; before: {before['label']}, finished
+{before['finished_at']}). The workload's pace varies with the machine's load, so the
+updates per run differ; stored bytes per update is the comparable size.
+
+{_table(['', 'before', 'after'], rows)}
+**Where the memory went.** Three things kept freed or finished chunks alive. (1) glibc's
+malloc serves blocks of 128 KiB or more with mmap only until the first of them is freed,
+then raises that threshold to the freed block's size (up to 32 MiB): from then on the
+recorder's multi-megabyte blocks (a segment of up to 8 MiB of updates plus its keyframe,
+zstd's compression context with the chunk-sized window and long-distance matching, the
+compressor's output buffer) came from the heap and the arenas of the compress, seal and
+upload threads, and what they freed stayed mapped, fragmented between live blocks. A
+replay of recorded updates through the same pipeline showed it: about 100 MiB of freed
+memory held by malloc (mallinfo2 `fordblks`), growing in steps over the first minutes;
+`MALLOC_ARENA_MAX` 1 or 2 or a `malloc_trim` after each pass only halved it. (2) The
+stages' loop kept its last item referenced while it waited seconds for the next one (the
+compress stage the last 8 MiB segment), and the chunker's loop variable did the same.
+(3) `ZstdCompressor.compress` allocates the worst case (`ZSTD_compressBound`, the
+chunk's size) and only shortens the length it reports, so each 40 KiB payload waiting
+to be sealed held a 10 MiB block (tracemalloc). The recorder now fixes the mmap
+threshold at start (`lucid_recorder.allocator`, glibc's `mallopt`; a
+`MALLOC_MMAP_THRESHOLD_` in the environment is left alone), the stages and the chunker
+drop what they have passed on, and the payload is copied into a block of its own size.
+Format, compression settings and output are unchanged.
+
+**What it costs, and what is left.** Memory handed back is faulted in again for the next
+chunk: in a replay A/B (28 chunks, three runs each) the fixed threshold cost about 25 ms
+of CPU per chunk, some 0.4 CPU s per minute at this workload's chunk rate; keeping one
+zstd context for all chunks would save about half of that for about 12 MiB more RSS,
+which the memory goal does not leave room for. The rest of the RSS is there at Connected:
+the interpreter and the imports (asn1tools alone, which aardwolf imports, about 22 MiB)
+and the RDP session's state. The recorder pod imports the Kubernetes client for its
+status writes too (about 35 MiB at import), which this child does not.
+"""
+
+
+def _rss(r: dict[str, Any], plot: Path, doc: Path,
+         before: dict[str, Any] | None = None) -> str:
     m = r["rss_mib"]
     rows = [["median", _f(m["median"])], ["p95", _f(m["p95"])], ["max", _f(m["max"])],
             ["min", _f(m["min"])], ["at Connected", _f(m["at_connected"])],
@@ -578,17 +651,16 @@ latency suite account for {_f(r['probe_mib'], 1)} MiB of the RSS at the stop.
 ![RSS over time]({_rel(plot, doc)})
 
 {_rss_trend(r)}
-"""
+
+{_rss_compared(before, r) if before else ""}"""
 
 
 def _rss_trend(r: dict[str, Any]) -> str:
     """Does memory grow with the length of the recording? First minute against last."""
-    during = [(t, mib) for t, mib in r["timeline"]
-              if r["connected_at_s"] <= t <= r["stopped_at_s"]]
-    if len(during) < 120:
+    minutes = _minute_medians(r)
+    if minutes is None:
         return ""
-    first = median([mib for _t, mib in during[:60]])
-    last = median([mib for _t, mib in during[-60:]])
+    first, last = minutes
     text = (f"**Trend.** Median RSS in the first minute {_f(first)} MiB, in the last "
             f"{_f(last)} MiB: ")
     if abs(last - first) <= 0.1 * first:
@@ -720,11 +792,15 @@ def _plot_latency(lat: dict[str, Any], plots: Path) -> Path:
     return _save(fig, plots / "latency.png")
 
 
-def _plot_rss(r: dict[str, Any], plots: Path) -> Path:
+def _plot_rss(r: dict[str, Any], plots: Path, before: dict[str, Any] | None = None) -> Path:
     fig, ax = plt.subplots(figsize=(8, 3.5))
+    if before is not None:
+        old = before["result"]["timeline"]
+        ax.plot([x[0] for x in old], [x[1] for x in old], lw=1, color="0.6",
+                label=f"before ({before['label']})")
     t = [x[0] for x in r["timeline"]]
     mib = [x[1] for x in r["timeline"]]
-    ax.plot(t, mib, lw=1)
+    ax.plot(t, mib, lw=1, color="C0", label="after" if before is not None else None)
     ax.axvline(r["connected_at_s"], color="C2", ls="--", lw=1, label="connected")
     ax.axvline(r["stopped_at_s"], color="C3", ls="--", lw=1, label="stop (SIGTERM)")
     ax.set_xlabel("seconds since the recorder process started")

@@ -5,14 +5,28 @@ in a process of its own, while this process drives the scripted workload and sam
 the child's RSS once a second with psutil. The same run stamps every update and every
 acknowledged chunk, which gives the update-to-durable-object latency at the default
 chunk size on real capture (the latency suite reports it).
+
+To compare a change: run the suite before it, keep that result, then run it after;
+docs/benchmarks.md shows both (section 4):
+
+    .venv/bin/python -m bench --only rss
+    .venv/bin/python -m bench.rss --keep-as-before "main at 67a5661"
+    ... the change ...
+    .venv/bin/python -m bench --only rss
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import sys
 from typing import Any
 
 from bench.children import run_child
-from bench.common import MIB, Context, log, median, percentile
+from bench.common import MIB, RESULTS_DIR, Context, log, median, percentile, write_json
+
+# The run before a change, next to the latest in the report (keep_as_before).
+BEFORE = RESULTS_DIR / "rss-before.json"
 
 
 def run(ctx: Context) -> dict[str, Any]:
@@ -49,3 +63,24 @@ def run(ctx: Context) -> dict[str, Any]:
         "probe_mib": result["probe_bytes"] / MIB,
         "implementation": result.get("implementation", "reference"),
     }
+
+
+def keep_as_before(label: str, mode: str = "full") -> None:
+    """Copy the stored rss result of bench/results/MODE.json to rss-before.json."""
+    entry = json.loads((RESULTS_DIR / f"{mode}.json").read_text())["suites"]["rss"]
+    write_json(BEFORE, {"label": label, **entry})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.rss")
+    parser.add_argument("--keep-as-before", metavar="LABEL", required=True,
+                        help="keep the last stored rss run as the 'before' of a comparison, "
+                             "described by LABEL (what ran: a commit, a setting)")
+    args = parser.parse_args(argv)
+    keep_as_before(args.keep_as_before)
+    log(f"kept the last rss run as {BEFORE} ({args.keep_as_before})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 import sys
 import time
@@ -28,7 +29,7 @@ from pydantic import ValidationError
 from lucid_common import contract
 from lucid_common.api import GROUP, PLURAL, VERSION, RecordingSessionSpec
 from lucid_common.logs import configure_logging
-from lucid_recorder import native
+from lucid_recorder import allocator, native
 from lucid_recorder.pipeline.recording import Recording
 from lucid_recorder.rdp.capture import capture_with_reconnect
 from lucid_recorder.rdp.errors import CaptureError
@@ -167,6 +168,9 @@ def main() -> int:
               f"{contract.ENV_PREFIX}* in the pod", file=sys.stderr)
         return 2
     configure_logging(settings.log_format, "INFO")
+    # Before the first segment: freed segments and compression contexts then go back to
+    # the kernel instead of accumulating in malloc's arenas (lucid_recorder.allocator).
+    allocator.return_large_blocks(os.environ)
     if settings.metrics_port:
         start_http_server(settings.metrics_port)
     return run(settings)

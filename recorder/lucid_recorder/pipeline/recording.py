@@ -285,8 +285,7 @@ class Recording:
                     ts = self.session_ns(event.t_ns)
                     last_ts = max(last_ts, ts)
                     for record in to_records(event, self.session_ns):
-                        for done in writer.add(ts, record):
-                            await self._emit(done, out)
+                        await self._emit_all(writer.add(ts, record), out)
                     self.report()
             except CaptureError as exc:
                 # Nothing more will come, but what came is kept: the last segment, the
@@ -352,6 +351,13 @@ class Recording:
             start_ns=self.session_ns(connected.t_ns),
             first_seq=self.sealer.next_seq,
         )
+
+    async def _emit_all(self, finished: list[fmt.FinishedSegment],
+                        out: asyncio.Queue[Any]) -> None:
+        # Its own frame: a loop variable in _chunk would keep the last segment (megabytes)
+        # referenced until the next one closes, seconds later.
+        for done in finished:
+            await self._emit(done, out)
 
     async def _emit(self, done: fmt.FinishedSegment, out: asyncio.Queue[Any]) -> None:
         segment = Segment(done.start_ns, done.end_ns, done.data)

@@ -75,24 +75,31 @@ class Stage(Generic[In, Out]):
         self.stats = StageStats(self.name)
 
     async def run(self) -> None:
-        while True:
-            item = await self.inbox.get()
-            if item is END:
-                if self.outbox is not None:
-                    await self.outbox.put(END)
-                return
-            began = time.perf_counter()
-            try:
-                results = await self.work(item)
-            except Exception:
-                self.stats.errors += 1
-                metrics.ERRORS.labels(self.name).inc()
-                raise
-            self.stats.processing_seconds += time.perf_counter() - began
-            self.stats.items += 1
-            self.stats.bytes_in += size_of(item)
-            self.stats.last_processed_at = time.time()
-            for result in results:
-                self.stats.bytes_out += size_of(result)
-                if self.outbox is not None:
-                    await self.outbox.put(result)
+        # One item per _step: its locals go with it, so this frame does not hold the last
+        # item (a segment is megabytes) while it waits seconds for the next one.
+        while await self._step():
+            pass
+
+    async def _step(self) -> bool:
+        """Take one item and pass its results on; False once the input has ended."""
+        item = await self.inbox.get()
+        if item is END:
+            if self.outbox is not None:
+                await self.outbox.put(END)
+            return False
+        began = time.perf_counter()
+        try:
+            results = await self.work(item)
+        except Exception:
+            self.stats.errors += 1
+            metrics.ERRORS.labels(self.name).inc()
+            raise
+        self.stats.processing_seconds += time.perf_counter() - began
+        self.stats.items += 1
+        self.stats.bytes_in += size_of(item)
+        self.stats.last_processed_at = time.time()
+        for result in results:
+            self.stats.bytes_out += size_of(result)
+            if self.outbox is not None:
+                await self.outbox.put(result)
+        return True

@@ -87,8 +87,19 @@ def compress(plaintext: bytes, codec: Codec, level: int = 3, *,
         raise ValueError(f"zstd level {level} is outside 1..22")
     if window_log is not None and not 10 <= window_log <= MAX_WINDOW_LOG:
         raise ValueError(f"zstd window_log {window_log} is outside 10..{MAX_WINDOW_LOG}")
-    return Compressed(codec, compressor(len(plaintext), level, window_log, long_distance)
-                      .compress(plaintext), len(plaintext))
+    data = compressor(len(plaintext), level, window_log, long_distance).compress(plaintext)
+    return Compressed(codec, right_sized(data), len(plaintext))
+
+
+def right_sized(data: bytes) -> bytes:
+    """`data` in an allocation of its own size.
+
+    ZstdCompressor.compress allocates the worst case (ZSTD_compressBound: more than the
+    plaintext, megabytes for a chunk) and only shortens the length it reports, so a
+    40 KiB payload would hold a 10 MiB block for as long as it waits to be sealed; the
+    copy costs a memcpy of the compressed size.
+    """
+    return bytes(memoryview(data))
 
 
 def compressor(source_size: int, level: int, window_log: int | None = None,
