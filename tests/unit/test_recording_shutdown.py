@@ -20,6 +20,7 @@ from prometheus_client import REGISTRY, generate_latest
 from lucid_common import contract
 from lucid_common.api import RecordingSessionSpec
 from lucid_recorder.pipeline import metrics
+from lucid_recorder.pipeline import recording as recording_module
 from lucid_recorder.pipeline.recording import Recording, shutdown_deadline
 from lucid_recorder.rdp import events as ev
 from lucid_recorder.sealing import SessionIdentity
@@ -258,3 +259,119 @@ def test_giving_up_on_rejected_credentials_says_how_long_it_waited(tmp_path: Pat
     final = str(recording._auth_gave_up(rejected))
     assert final.startswith(f"{rejected}; Secret minio-creds held no key the store accepts "
                             "in 0s of re-reading it (storageAuthWaitSeconds 0)"), final
+
+
+# -- the per-update path: the stop of the source, deferred routine reports ---------------
+
+
+class _Source:
+    """An event source that hands out `events`, then waits, and notes how it ended."""
+
+    def __init__(self, events: list[ev.Event]) -> None:
+        self.events = events
+        self.closed = False
+        self.cancelled = False
+
+    async def stream(self) -> AsyncIterator[ev.Event]:
+        try:
+            for event in self.events:
+                yield event
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            self.cancelled = True
+            raise
+        finally:
+            self.closed = True
+
+
+def test_until_stops_a_waiting_source_and_closes_it():
+    events: list[ev.Event] = [_rect(0, 0, 1, 1) for _ in range(5)]
+    source = _Source(events)
+
+    async def scenario() -> tuple[list[ev.Event], int]:
+        stop = asyncio.Event()
+        seen: list[ev.Event] = []
+
+        async def consume() -> None:
+            async for event in recording_module._until(source.stream(), stop):
+                seen.append(event)
+                if len(seen) == len(events):
+                    asyncio.get_running_loop().call_later(0.05, stop.set)
+
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(task, 5)
+        return seen, task.cancelling()
+
+    seen, cancelling = asyncio.run(scenario())
+    assert seen == events
+    assert source.cancelled and source.closed
+    assert cancelling == 0  # the stop's own cancellation was taken back
+
+
+def test_until_lets_a_cancellation_from_outside_through():
+    source = _Source([])
+
+    async def scenario() -> bool:
+        stop = asyncio.Event()
+
+        async def consume() -> None:
+            async for _event in recording_module._until(source.stream(), stop):
+                pass
+
+        task = asyncio.create_task(consume())
+        await asyncio.sleep(0.05)
+        task.cancel()
+        stop.set()  # in the same tick: the outside cancellation still wins
+        try:
+            await task
+        except asyncio.CancelledError:
+            return True
+        return False
+
+    assert asyncio.run(scenario()) is True
+    assert source.closed
+
+
+def test_until_returns_at_once_when_stopped_between_events():
+    async def scenario() -> list[ev.Event]:
+        stop = asyncio.Event()
+        seen: list[ev.Event] = []
+        async for event in recording_module._until(_Source([_rect(0, 0, 1, 1)] * 3).stream(),
+                                                   stop):
+            seen.append(event)
+            stop.set()  # while the consumer works, not while it waits
+        return seen
+
+    assert len(asyncio.run(scenario())) == 1
+
+
+def test_a_burst_of_updates_is_reported_in_a_few_views_and_counted_exactly(tmp_path: Path):
+    recording, reports = _recording(tmp_path, screen_timeout=0, grace=1.0)
+    burst = 2000
+    updates_before = _metric("lucid_recorder_updates_total")
+    rects_before = _metric("lucid_recorder_rectangles_total")
+
+    async def source() -> AsyncIterator[ev.Event]:
+        yield ev.Connected(time.monotonic_ns(), W, H, 32, "00" * 32, ev.TlsMode.INSECURE)
+        for i in range(burst):
+            yield _rect(i % W, 0, 1, 1)
+        yield ev.Pointer(time.monotonic_ns(), 3, 4)
+        await asyncio.Event().wait()
+
+    async def scenario() -> dict[str, Any]:
+        stop = asyncio.Event()
+        task = asyncio.create_task(recording.run(source(), stop))
+        # The screen watcher's tick reports what the burst left unreported.
+        await asyncio.sleep(recording_module.SCREEN_POLL_SECONDS * 2.5)
+        view = reports.views[-1]
+        stop.set()
+        await asyncio.gather(task, return_exceptions=True)
+        return view
+
+    view = asyncio.run(scenario())
+    assert view["updatesCaptured"] == burst + 1
+    routine = [v for v in reports.views if 0 < v["updatesCaptured"] < burst + 1]
+    assert len(routine) < burst // 100, len(routine)
+    assert reports.views[-1]["updatesCaptured"] == burst + 1
+    assert _metric("lucid_recorder_updates_total") - updates_before == burst + 1
+    assert _metric("lucid_recorder_rectangles_total") - rects_before == burst

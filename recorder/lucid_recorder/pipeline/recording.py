@@ -72,8 +72,14 @@ MESSAGE_MAX = 1024
 # kept for the last status write and the exit, once uploads stop being retried.
 SHUTDOWN_MARGIN_SHARE = 0.2
 SHUTDOWN_MARGIN_MAX = 10.0
-# How often the screen rule's timeout is checked while nothing arrives.
+# How often the screen rule's timeout is checked while nothing arrives; the same tick
+# publishes the status view and counters that a burst of updates left unreported.
 SCREEN_POLL_SECONDS = 0.5
+# Per update, the status view (pipeline_status) and the update counters are refreshed at
+# most this often: on a busy desktop (2,000 updates/s and more) building the view for
+# every update cost more CPU than recording the update, and the reporter writes at most
+# one view every few seconds anyway. Significant reports are never deferred.
+ROUTINE_REPORT_SECONDS = 0.25
 # While rejected credentials wait for a rotated Secret, retries come at least this often,
 # so new keys are used within seconds of the kubelet's update, not after a long backoff.
 AUTH_RETRY_SECONDS = 5.0
@@ -150,6 +156,11 @@ class Recording:
     _deadline: float | None = field(default=None, init=False)
     _auth_failing_since: float | None = field(default=None, init=False)
     _auth_retry: bool = field(default=False, init=False)
+    # What per-update reporting has deferred (see ROUTINE_REPORT_SECONDS).
+    _reported_at: float = field(default=float("-inf"), init=False)
+    _unreported: bool = field(default=False, init=False)
+    _uncounted_updates: int = field(default=0, init=False)
+    _uncounted_rects: int = field(default=0, init=False)
     # Recording time is nanoseconds since the session started (wall clock,
     # kept in the spool), so a restarted pod continues the same timeline.
     session_start_unix_ns: int = 0
@@ -227,7 +238,26 @@ class Recording:
         return head
 
     def report(self, significant: bool = False) -> None:
+        self._count()
+        self._unreported = False
+        self._reported_at = time.monotonic()
         self.reporter.update(self.pipeline_status(), significant)
+
+    def _routine_report(self) -> None:
+        """After one update: report, unless a report was made less than
+        ROUTINE_REPORT_SECONDS ago (then the screen watcher's tick makes it)."""
+        self._unreported = True
+        if time.monotonic() - self._reported_at >= ROUTINE_REPORT_SECONDS:
+            self.report()
+
+    def _count(self) -> None:
+        """Add the updates counted since the last call to the Prometheus counters."""
+        if self._uncounted_updates:
+            metrics.UPDATES.inc(self._uncounted_updates)
+            self._uncounted_updates = 0
+        if self._uncounted_rects:
+            metrics.RECTANGLES.inc(self._uncounted_rects)
+            self._uncounted_rects = 0
 
     # -- stages -----------------------------------------------------------------------
 
@@ -276,9 +306,9 @@ class Recording:
                     if writer is None:
                         continue
                     self.updates += 1
-                    metrics.UPDATES.inc()
+                    self._uncounted_updates += 1
                     if isinstance(event, ev.Rect):
-                        metrics.RECTANGLES.inc()
+                        self._uncounted_rects += 1
                         stats.bytes_in += len(event.rgb)
                         self.screen.rect(event.x, event.y, event.w, event.h)
                         self._check_screen()
@@ -286,7 +316,7 @@ class Recording:
                     last_ts = max(last_ts, ts)
                     for record in to_records(event, self.session_ns):
                         await self._emit_all(writer.add(ts, record), out)
-                    self.report()
+                    self._routine_report()
             except CaptureError as exc:
                 # Nothing more will come, but what came is kept: the last segment, the
                 # spool and the final manifest still go up, then the error is raised.
@@ -303,14 +333,18 @@ class Recording:
         finally:
             watcher.cancel()
             await asyncio.gather(watcher, return_exceptions=True)
+            self._count()
             metrics.RDP_CONNECTED.set(0)
             await out.put(END)
 
     async def _watch_screen(self) -> None:
-        """The screen rule's timeout passes while nothing arrives: check it on a clock."""
+        """The screen rule's timeout passes while nothing arrives: check it on a clock;
+        and what per-update reporting deferred is reported on the same tick."""
         while True:
             await asyncio.sleep(SCREEN_POLL_SECONDS)
             self._check_screen()
+            if self._unreported:
+                self.report()
 
     def _check_screen(self, report: bool = True) -> None:
         """Turn a change of the screen rule's state into the status (and Degraded)."""
@@ -658,21 +692,42 @@ async def _first(*waits: Awaitable[Any]) -> None:
 
 async def _until(source: AsyncIterator[ev.Event], stop: asyncio.Event
                  ) -> AsyncIterator[ev.Event]:
-    """Events from `source` until `stop` is set; the capture is closed either way."""
+    """Events from `source` until `stop` is set; the capture is closed either way.
+
+    The source is awaited in the consumer's own task, and `stop` cancels that task only
+    while it waits for the source (as asyncio.timeout cancels, and tells its own
+    cancellation from any other by uncancel()). A task and an asyncio.wait per event,
+    as before, cost more CPU than the update itself on a busy desktop.
+    """
     iterator = source.__aiter__()
-    stopped = asyncio.create_task(stop.wait())
+    task = asyncio.current_task()
+    assert task is not None
+    waiting = False
+    interrupted = False
+
+    def interrupt() -> None:
+        nonlocal interrupted
+        if waiting and not interrupted:
+            interrupted = True
+            task.cancel()
+
+    stopped = asyncio.ensure_future(stop.wait())
+    stopped.add_done_callback(lambda done: None if done.cancelled() else interrupt())
     try:
-        while True:
-            following = asyncio.ensure_future(iterator.__anext__())
-            await asyncio.wait({following, stopped}, return_when=asyncio.FIRST_COMPLETED)
-            if not following.done():
-                following.cancel()
-                await asyncio.gather(following, return_exceptions=True)
-                return
+        while not stop.is_set():
+            waiting = True
             try:
-                yield following.result()
+                event = await iterator.__anext__()
             except StopAsyncIteration:
                 return
+            except asyncio.CancelledError:
+                # Ours (stop was set) when uncancel() leaves no other cancellation pending.
+                if interrupted and task.uncancel() == 0:
+                    return
+                raise
+            finally:
+                waiting = False
+            yield event
     finally:
         stopped.cancel()
         aclose: Callable[[], Any] | None = getattr(iterator, "aclose", None)
