@@ -13,6 +13,8 @@ def session_root(key_prefix: str, namespace: str, name: str, uid: str) -> str:
 
 CHUNKS_DIR = "chunks/"
 MANIFEST_NAME = "manifest.json"
+# No reader (recorder, verify, the operator's resume point) takes a larger manifest.
+MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 # How much of a chunk object a reader takes for its header: the recorder's largest header
 # (fixed part plus the longest UID, namespace and name) fits, which a unit test checks.
 CHUNK_HEAD_BYTES = 1024

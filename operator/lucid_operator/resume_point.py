@@ -20,14 +20,13 @@ from lucid_common.layout import (
     CHUNK_HEAD_BYTES,
     CHUNKS_DIR,
     MANIFEST_NAME,
+    MAX_MANIFEST_BYTES,
     chunk_name,
     parse_chunk_name,
 )
 from lucid_common.resume import ResumePoint, ResumePointError, UnlistedChunk, manifest_chunk_seqs
 from lucid_operator.storage_tls import failure
 
-# The recorder reads no larger manifest either (lucid_recorder.sealing.manifest).
-MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 _READ_BLOCK = 1 << 20
 
 

@@ -31,9 +31,10 @@ from pydantic import ValidationError
 
 from lucid_common.api import Seal
 from lucid_common.evidence import EvidenceKeyError, load_operator_public, parse_seal
+from lucid_common.layout import MAX_MANIFEST_BYTES
 from lucid_recorder.sealing.errors import SealingError
 from lucid_recorder.sealing.keys import keygen, read_private_key, short_fingerprint
-from lucid_recorder.sealing.manifest import MAX_MANIFEST_BYTES, Manifest, SessionIdentity
+from lucid_recorder.sealing.manifest import Manifest, SessionIdentity
 from lucid_recorder.sealing.verify import Segment, Trust, VerifyReport, verify_and_decrypt
 from lucid_recorder.storage.errors import StorageError
 from lucid_recorder.storage.layout import SessionLayout, parse_chunk_name

@@ -35,7 +35,6 @@ _MANIFEST_LABEL = b"lucid/v2/manifest\x00"
 # A final manifest lists about 250 bytes per chunk: 16 MiB holds some 60 000 chunks (six
 # weeks of the default 60 s chunks). Anything larger is refused unread, and verification
 # goes on without it (the chunks describe themselves; the operator's seal pins them).
-MAX_MANIFEST_BYTES = 16 * 1024 * 1024
 
 
 class _Model(BaseModel):

@@ -27,13 +27,13 @@ from minio.retention import Retention as ObjectRetention
 from lucid_common.api import Seal
 from lucid_common.api.spec import Retention
 from lucid_common.evidence import parse_seal
-from lucid_common.layout import MANIFEST_NAME
+from lucid_common.layout import MANIFEST_NAME, MAX_MANIFEST_BYTES
 from lucid_common.tls import pem_certificates, untrusted_certificate
 from lucid_recorder.sealing.compression import MAX_PLAINTEXT_BYTES
 from lucid_recorder.sealing.container import MAX_HEADER_BYTES, ChunkHeader
 from lucid_recorder.sealing.errors import ChunkFormatError, ObjectReadError
 from lucid_recorder.sealing.keys import KeyRecord
-from lucid_recorder.sealing.manifest import MAX_MANIFEST_BYTES, Manifest, SessionIdentity
+from lucid_recorder.sealing.manifest import Manifest, SessionIdentity
 from lucid_recorder.sealing.sealer import ChunkInfo
 from lucid_recorder.storage.errors import (
     BucketMissingError,
