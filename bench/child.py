@@ -67,8 +67,11 @@ def _stop_on_sigterm() -> asyncio.Event:
 class InlineSealer:
     """Chunk → compress → seal on the capture's own thread, timing each step in CPU seconds."""
 
-    def __init__(self, connected: ev.Connected, workdir: Path) -> None:
+    def __init__(self, connected: ev.Connected, workdir: Path,
+                 keep_segments: Path | None = None) -> None:
         keys = keygen(workdir / "keys")
+        # bench.corpus keeps the plain segments, to re-encode them offline (bench.levers).
+        self.keep_segments = keep_segments
         self.sealer = Sealer(read_public_key(keys.public), "bench-capture")
         self.origin = connected.t_ns
         self.writer = fmt.RecordingWriter(connected.width, connected.height,
@@ -104,6 +107,8 @@ class InlineSealer:
     def _store(self, segment: fmt.FinishedSegment) -> None:
         self.segments += 1
         self.bytes["segments"] += len(segment.data)
+        if self.keep_segments is not None:
+            (self.keep_segments / f"{segment.seq}.seg").write_bytes(segment.data)
         began = time.process_time()
         payload = compress_chunk(segment.data, Codec.ZSTD, ZSTD_LEVEL)
         compressed = time.process_time()
@@ -114,7 +119,8 @@ class InlineSealer:
         self.bytes["sealed"] += len(sealed.data)
 
 
-async def run_capture(depth: int, workdir: Path) -> dict[str, Any]:
+async def run_capture(depth: int, workdir: Path,
+                      keep_segments: Path | None = None) -> dict[str, Any]:
     stop = _stop_on_sigterm()
     stats: dict[str, int] = {}
     counts = {"events": 0, "rects": 0}
@@ -126,7 +132,7 @@ async def run_capture(depth: int, workdir: Path) -> dict[str, Any]:
     # cost, reported apart from the cost per minute recorded.
     cpu_connected = time.process_time()
     wall_connected = time.monotonic()
-    inline = InlineSealer(connected, workdir)
+    inline = InlineSealer(connected, workdir, keep_segments)
     _announce_connected()
 
     async def consume() -> None:
@@ -265,11 +271,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="record: also write update stamps and chunk acks (concurrency)")
     parser.add_argument("--profile", type=Path, default=None,
                         help="write cProfile stats of the whole run to this file (bench.profile)")
+    parser.add_argument("--keep-segments", type=Path, default=None,
+                        help="capture: also write every plain segment to DIR/SEQ.seg "
+                             "(bench.corpus)")
     args = parser.parse_args(argv)
     # As lucid-recorder's main does, so that RSS and CPU are the recorder's.
     allocator.return_large_blocks(os.environ)
     if args.mode == "capture":
-        work = run_capture(args.depth, args.workdir)
+        if args.keep_segments is not None:
+            args.keep_segments.mkdir(parents=True, exist_ok=True)
+        work = run_capture(args.depth, args.workdir, args.keep_segments)
     else:
         work = run_record(args.depth, args.workdir, args.timeline)
     if args.profile is None:

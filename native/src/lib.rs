@@ -9,6 +9,7 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes};
 
+mod motion;
 mod pixels;
 mod rle;
 
@@ -243,6 +244,19 @@ fn mcs_send_data_indication<'py>(py: Python<'py>, data: &[u8])
     Some((initiator, channel_id, flags >> 6, (flags >> 4) & 3, PyBytes::new(py, user_data)))
 }
 
+/// format.motion.find_copy: (first_row, rows, src_x, src_y) or None.
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn find_copy(pixels: &Bound<'_, PyByteArray>, fb_width: usize, fb_height: usize, x: usize,
+             y: usize, w: usize, h: usize, rgb: &[u8], hints: Vec<(i64, i64)>)
+             -> PyResult<Option<motion::Copy>> {
+    // SAFETY: as in region.
+    let fb = unsafe { pixels.as_bytes() };
+    let search = motion::Search { fb, fb_width, fb_height, x, y, w, h, rgb };
+    search.check().map_err(value_error)?;
+    Ok(search.find(&hints))
+}
+
 #[pymodule]
 fn lucid_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rle_decompress, m)?)?;
@@ -255,6 +269,7 @@ fn lucid_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(region, m)?)?;
     m.add_function(wrap_pyfunction!(paste, m)?)?;
     m.add_function(wrap_pyfunction!(encode_rect, m)?)?;
+    m.add_function(wrap_pyfunction!(find_copy, m)?)?;
     m.add_function(wrap_pyfunction!(rgbx_to_rgb, m)?)?;
     m.add_function(wrap_pyfunction!(mcs_send_data_indication, m)?)?;
     Ok(())

@@ -208,8 +208,10 @@ def test_byte_limit_counts_updates_not_the_opening_keyframe() -> None:
     # A 320x240 keyframe is 230,400 bytes, far above the 4 KiB limit: were the keyframe
     # counted, every record would close a segment that then opens with a new keyframe.
     writer = RecordingWriter(320, 240, segment_ns=3600 * 10**9, max_segment_bytes=4096)
-    rect = Rect(0, 0, 16, 16, bytes(range(256)) * 3)  # 768 bytes of noisy pixels
-    segments = [s for i in range(100) for s in writer.add(i * MS, rect)]
+    def rect(i: int) -> Rect:
+        # 768 bytes of noisy pixels, new each time (no row of them is on screen already).
+        return Rect(0, 0, 16, 16, bytes((j * 7 + i) % 256 for j in range(768)))
+    segments = [s for i in range(100) for s in writer.add(i * MS, rect(i))]
     segments.append(writer.close())
     assert 10 <= len(segments) <= 25
     for segment in segments[:-1]:
@@ -266,6 +268,6 @@ def test_writer_rejects_time_going_backwards_and_use_after_finish() -> None:
 
 def test_header_and_trailer_layout() -> None:
     data = SegmentWriter(3, 2, 5, seq=9).finish(8)
-    assert data[:8] == b"LUCIDSEG" and data[8] == 1
+    assert data[:8] == b"LUCIDSEG" and data[8] == 2
     assert data[-8:] == b"LUCIDEND" and data[-21] == RecordType.END
     assert peek_segment(data).end_ns == 8

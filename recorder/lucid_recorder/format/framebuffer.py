@@ -82,6 +82,14 @@ class Framebuffer:
         px = self.pixels
         return b"".join(px[o : o + row] for o in range(start, start + height * stride, stride))
 
+    def region_except_rows(self, x: int, y: int, width: int, height: int, first: int,
+                           rows: int) -> bytes:
+        """A rectangle's current pixels without its rows first..first+rows-1 (what a
+        COPY_RECT's payload holds)."""
+        above = self.region(x, y, width, first) if first else b""
+        below = height - first - rows
+        return above + (self.region(x, y + first + rows, width, below) if below else b"")
+
     def paste(self, x: int, y: int, width: int, height: int, rgb: bytes | memoryview) -> None:
         if not self.contains(x, y, width, height):
             raise ValueError(f"rect {width}x{height}+{x}+{y} outside {self.width}x{self.height}")

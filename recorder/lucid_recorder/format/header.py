@@ -1,4 +1,4 @@
-"""Fixed-size segment header and trailer, and the record type bytes (format version 1)."""
+"""Fixed-size segment header and trailer, and the record type bytes (format versions 1 and 2)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ from .records import MAX_DIMENSION
 
 MAGIC = b"LUCIDSEG"
 TRAILER_MAGIC = b"LUCIDEND"
-VERSION = 1
+# What the writer writes. Version 2 adds COPY_RECT; everything else is as in version 1.
+VERSION = 2
+READABLE_VERSIONS = frozenset({1, 2})
 
 # magic, version, flags, seq, width, height, base_ns, session_start_unix_ns
 _HEADER = struct.Struct("<8sBBIHHQq")
@@ -27,6 +29,7 @@ class RecordType:
 
     KEYFRAME = 0x10  # | PLANAR
     RECT = 0x20  # | PLANAR | XOR
+    COPY_RECT = 0x24  # | PLANAR | XOR, version 2 on
     RESIZE = 0x30
     POINTER = 0x40
     POINTER_SHAPE = 0x41
@@ -42,7 +45,10 @@ class RecordType:
 
 KEYFRAME_TYPES = frozenset({RecordType.KEYFRAME, RecordType.KEYFRAME | RecordType.PLANAR})
 RECT_TYPES = frozenset(RecordType.RECT | bits for bits in range(4))
-RECORD_TYPES = KEYFRAME_TYPES | RECT_TYPES | {
+COPY_RECT_TYPES = frozenset(RecordType.COPY_RECT | bits for bits in range(4))
+# Record types by the first version that has them; a decoder rejects later ones.
+VERSION_2_TYPES = COPY_RECT_TYPES
+RECORD_TYPES = KEYFRAME_TYPES | RECT_TYPES | COPY_RECT_TYPES | {
     RecordType.RESIZE, RecordType.POINTER, RecordType.POINTER_SHAPE, RecordType.POINTER_DEFAULT,
     RecordType.START, RecordType.STOP, RecordType.GAP,
 }
@@ -79,8 +85,9 @@ def unpack_header(data: bytes | memoryview) -> SegmentHeader:
     if len(data) < HEADER_SIZE:
         raise Truncated(len(data), f"header needs {HEADER_SIZE} bytes, data has {len(data)}")
     _, version, flags, seq, width, height, base_ns, start_unix = _HEADER.unpack_from(data, 0)
-    if version != VERSION:
-        raise UnsupportedVersion(8, f"format version {version} (this decoder reads {VERSION})")
+    if version not in READABLE_VERSIONS:
+        raise UnsupportedVersion(8, f"format version {version} (this decoder reads "
+                                    f"{', '.join(map(str, sorted(READABLE_VERSIONS)))})")
     if flags:
         raise BadValue(9, f"reserved header flags set: {flags:#04x}")
     if not 1 <= width <= MAX_DIMENSION:

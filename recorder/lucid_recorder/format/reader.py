@@ -21,12 +21,14 @@ from .errors import (
 )
 from .framebuffer import Framebuffer
 from .header import (
+    COPY_RECT_TYPES,
     HEADER_SIZE,
     KEYFRAME_TYPES,
     MAX_NS,
     RECORD_TYPES,
     RECT_TYPES,
     TRAILER_SIZE,
+    VERSION_2_TYPES,
     RecordType,
     SegmentHeader,
     Trailer,
@@ -160,8 +162,9 @@ def iter_segment(data: bytes | memoryview) -> Iterator[TimedRecord]:
             if trailer.duration_ns > MAX_NS - header.base_ns:
                 raise BadValue(at + 1, "segment end exceeds 2^63-1 ns")
             return
-        if kind not in RECORD_TYPES:
-            raise UnknownRecordType(at, f"unknown record type {kind:#04x}")
+        if kind not in RECORD_TYPES or (header.version < 2 and kind in VERSION_2_TYPES):
+            raise UnknownRecordType(at, f"unknown record type {kind:#04x} in a format "
+                                        f"version {header.version} segment")
 
         ts_at = cur.pos
         ts = header.base_ns + cur.uvarint()
@@ -208,6 +211,10 @@ def iter_segment(data: bytes | memoryview) -> Iterator[TimedRecord]:
                 rgb = xor_bytes(rgb, fb.region(x, y, w, h))
             fb.paste(x, y, w, h, rgb)
             yield TimedRecord(ts, Rect(x, y, w, h, rgb))
+        elif kind in COPY_RECT_TYPES:
+            rect = _copy_rect(cur, fields_at, kind, fb)
+            fb.paste(rect.x, rect.y, rect.width, rect.height, rect.rgb)
+            yield TimedRecord(ts, rect)
         elif kind == RecordType.RESIZE:
             w, h = cur.uvarint(), cur.uvarint()
             if not (1 <= w <= MAX_DIMENSION and 1 <= h <= MAX_DIMENSION):
@@ -245,6 +252,33 @@ def iter_segment(data: bytes | memoryview) -> Iterator[TimedRecord]:
             yield TimedRecord(ts, Gap(start, start + length, cur.text()))
         else:  # pragma: no cover - RECORD_TYPES and this chain list the same types
             raise UnknownRecordType(at, f"unknown record type {kind:#04x}")
+
+
+def _copy_rect(cur: _Cursor, at: int, kind: int, fb: Framebuffer) -> Rect:
+    """A COPY_RECT as the Rect it stands for: the copied rows read from the framebuffer
+    before this record, the other rows from the payload (docs/format.md, version 2)."""
+    x, y, w, h = cur.uvarint(), cur.uvarint(), cur.uvarint(), cur.uvarint()
+    first, rows, sx, sy = cur.uvarint(), cur.uvarint(), cur.uvarint(), cur.uvarint()
+    if not fb.contains(x, y, w, h):
+        raise OutOfBounds(at, f"rect {w}x{h}+{x}+{y} outside the {fb.width}x{fb.height} desktop")
+    if not (rows >= 1 and first + rows <= h):
+        raise OutOfBounds(at, f"copied rows {first}..{first + rows - 1} outside the rect's "
+                              f"{h} rows (at least one row is copied)")
+    if not fb.contains(sx, sy, w, rows):
+        raise OutOfBounds(at, f"copy source {w}x{rows}+{sx}+{sy} outside the "
+                              f"{fb.width}x{fb.height} desktop")
+    rest_rows = h - rows
+    if not rest_rows and kind != RecordType.COPY_RECT:
+        raise BadValue(at, "layout bits on a copy that carries no pixels")
+    row = w * 3
+    rest = b""
+    if rest_rows:
+        raw = cur.take(w * rest_rows * 3, f"rect {w}x{h} less {rows} copied rows")
+        rest = _pixels(raw, bool(kind & RecordType.PLANAR))
+        if kind & RecordType.XOR:
+            rest = xor_bytes(rest, fb.region_except_rows(x, y, w, h, first, rows))
+    copied = fb.region(sx, sy, w, rows)
+    return Rect(x, y, w, h, rest[:first * row] + copied + rest[first * row:])
 
 
 def _pointer_shape(cur: _Cursor, at: int) -> PointerShape:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .encoding import LayoutPolicy, adaptive_layout
+from .header import VERSION
 from .records import Record, Stop
 from .writer import SegmentWriter
 
@@ -39,6 +40,7 @@ class RecordingWriter:
         start_ns: int = 0,
         first_seq: int = 0,
         layout_policy: LayoutPolicy = adaptive_layout,
+        version: int = VERSION,
     ) -> None:
         if segment_ns <= 0:
             raise ValueError("segment_ns must be positive")
@@ -47,9 +49,10 @@ class RecordingWriter:
         self._max_bytes = max_segment_bytes
         self._start_unix = session_start_unix_ns
         self._policy = layout_policy
+        self._version = version
         self._writer = SegmentWriter(width, height, start_ns, keyframe_interval_ns,
                                      seq=first_seq, session_start_unix_ns=session_start_unix_ns,
-                                     layout_policy=layout_policy)
+                                     layout_policy=layout_policy, version=version)
         self._closed = False
 
     @property
@@ -63,7 +66,7 @@ class RecordingWriter:
         self._writer = SegmentWriter(fb.width, fb.height, ts_ns, self._interval, fb,
                                      seq=old.header.seq + 1,
                                      session_start_unix_ns=self._start_unix,
-                                     layout_policy=self._policy)
+                                     layout_policy=self._policy, version=self._version)
         return FinishedSegment(old.header.seq, old.header.base_ns, ts_ns, data)
 
     def due(self, ts_ns: int) -> bool:

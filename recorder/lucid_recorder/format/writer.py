@@ -5,7 +5,8 @@ from __future__ import annotations
 from .. import native
 from .encoding import LayoutPolicy, adaptive_layout, encode_pixels
 from .framebuffer import Framebuffer, check_size
-from .header import MAX_NS, RecordType, SegmentHeader, Trailer
+from .header import MAX_NS, READABLE_VERSIONS, VERSION, RecordType, SegmentHeader, Trailer
+from .motion import Copy, find_copy, remember
 from .records import (
     MAX_COORDINATE,
     MAX_POINTER_DIMENSION,
@@ -50,8 +51,12 @@ class SegmentWriter:
         seq: int = 0,
         session_start_unix_ns: int = 0,
         layout_policy: LayoutPolicy = adaptive_layout,
+        version: int = VERSION,
     ) -> None:
         check_size(width, height)
+        if version not in READABLE_VERSIONS:
+            raise ValueError(f"format version {version}: the writer writes "
+                             f"{', '.join(map(str, sorted(READABLE_VERSIONS)))}")
         if not 0 <= base_ns <= MAX_NS:
             raise ValueError(f"base_ns {base_ns} out of range")
         if not 0 <= seq <= 0xFFFFFFFF:
@@ -65,7 +70,9 @@ class SegmentWriter:
                              f"segment is {width}x{height}")
         else:
             self._fb = framebuffer.copy()
-        self.header = SegmentHeader(seq, width, height, base_ns, session_start_unix_ns)
+        self.header = SegmentHeader(seq, width, height, base_ns, session_start_unix_ns, version)
+        # Offsets that matched recently (motion.find_copy); version 1 has no copies.
+        self._hints: list[tuple[int, int]] | None = [] if version >= 2 else None
         self._interval = keyframe_interval_ns
         self._policy = layout_policy
         self._out = bytearray(self.header.pack())
@@ -201,6 +208,13 @@ class SegmentWriter:
             raise ValueError(f"rect {rect.width}x{rect.height} needs "
                              f"{rect.width * rect.height * 3} bytes, got {len(rect.rgb)}")
         rgb = bytes(rect.rgb)
+        if self._hints is not None:
+            fb = self._fb
+            copy = find_copy(fb.pixels, fb.width, fb.height, rect.x, rect.y, rect.width,
+                             rect.height, rgb, self._hints)
+            if copy is not None:
+                self._copy_rect(ts_ns, rect, rgb, copy)
+                return
         core = native.core
         if core is not None and self._policy is adaptive_layout:
             # One native call does what the lines below do (the tests compare both).
@@ -220,6 +234,27 @@ class SegmentWriter:
         self._out += uv(rect.x) + uv(rect.y) + uv(rect.width) + uv(rect.height)
         self._out += encode_pixels(rgb, previous, layout)
         self._fb.paste(rect.x, rect.y, rect.width, rect.height, rgb)
+
+    def _copy_rect(self, ts_ns: int, rect: Rect, rgb: bytes, copy: Copy) -> None:
+        row = rect.width * 3
+        start, end = copy.first_row * row, (copy.first_row + copy.rows) * row
+        rest = rgb[:start] + rgb[end:]
+        kind = RecordType.COPY_RECT
+        payload = b""
+        if rest:
+            previous = self._fb.region_except_rows(rect.x, rect.y, rect.width, rect.height,
+                                                   copy.first_row, copy.rows)
+            layout = self._policy(rest, previous)
+            kind |= ((RecordType.PLANAR if layout.planar else 0)
+                     | (RecordType.XOR if layout.xor else 0))
+            payload = encode_pixels(rest, previous, layout)
+        self._begin(kind, ts_ns)
+        self._out += (uv(rect.x) + uv(rect.y) + uv(rect.width) + uv(rect.height)
+                      + uv(copy.first_row) + uv(copy.rows) + uv(copy.src_x) + uv(copy.src_y))
+        self._out += payload
+        self._fb.paste(rect.x, rect.y, rect.width, rect.height, rgb)
+        assert self._hints is not None  # only version 2 finds copies
+        remember(self._hints, (copy.src_x - rect.x, copy.src_y - rect.y - copy.first_row))
 
     def _pointer_shape(self, ts_ns: int, shape: PointerShape) -> None:
         w, h = shape.width, shape.height
