@@ -182,6 +182,25 @@ def desktop_records(width: int, height: int, seconds: float, **kwargs: Any) -> I
             yield TimedRecord(item.ts_ns, PointerShape(5, 4, 2, 3, rgba))
 
 
+def scrolling_records(width: int, height: int, tile: int = 64) -> Iterator[TimedRecord]:
+    """A page of glyph-like rows scrolled down step by step, each step repainted tile by
+    tile (as xrdp sends a repaint), with an XOR-friendly and a planar-friendly row."""
+    def line(i: int) -> bytes:
+        if i % 4 == 3:
+            return b"\xf0" * width * 3
+        return bytes((i * 31 + c * (i % 7 + 1) * 13) % 256 for c in range(width * 3))
+    document = [line(i) for i in range(height + 200)]
+    ts, top = 0, 0
+    for step in (0, 1, 3, 8, 13, 13, 2, 5, 0, 21):
+        top += step
+        for ty in range(0, height, tile):
+            for tx in range(0, width, tile):
+                rows = document[top + ty:top + min(ty + tile, height)]
+                rgb = b"".join(r[tx * 3:(tx + tile) * 3] for r in rows)
+                ts += NS // 100
+                yield TimedRecord(ts, Rect(tx, ty, tile, len(rows), rgb))
+
+
 def record(records: Iterable[TimedRecord], width: int, height: int, **writer: Any) -> list[bytes]:
     w = RecordingWriter(width, height, session_start_unix_ns=START_UNIX_NS, **writer)
     out = []
@@ -207,6 +226,12 @@ def cases() -> list[Case]:
                      for t in desktop_records(160, 120, 3.0, step_ms=200)),
                     160, 120, segment_ns=2 * NS, start_ns=90 * NS, first_seq=7)),
     ]
+    made.append(Case("version-1", "160x120, 2 s, written as format version 1 (no copies)",
+                     record(desktop_records(160, 120, 2.0, step_ms=100), 160, 120,
+                            segment_ns=10 * NS, keyframe_interval_ns=NS, version=1)))
+    made.append(Case("scrolling", "128x96, a text-like page scrolled by 1 to 21 rows at a "
+                     "time and repainted in 64x64 tiles: COPY_RECTs with and without pixels",
+                     record(scrolling_records(128, 96), 128, 96, segment_ns=10 * NS)))
     for layout, name in ((INTERLEAVED, "interleaved"), (PLANAR, "planar"),
                          (XOR_INTERLEAVED, "xor-interleaved"), (XOR_PLANAR, "xor-planar")):
         made.append(Case(f"layout-{name}", f"160x120, 2 s, every rectangle stored {name}",
@@ -278,6 +303,7 @@ def tiny_segment() -> bytes:
     w.add(1020, Pointer(3, 2))
     w.add(1100, Rect(1, 1, 2, 2, bytes(range(100, 112))))
     w.add(1200, Rect(0, 0, 4, 1, bytes(range(12))))
+    w.add(1250, Rect(0, 2, 4, 1, bytes(range(12))))  # row 0 again: a COPY_RECT
     w.add(1300, PointerDefault())
     w.add(1350, Gap(900, 1340, "lost"))
     w.add(1400, DesktopResize(3, 2))
@@ -298,15 +324,31 @@ def hand_made() -> list[tuple[str, bytes]]:
     key = bytes([0x10]) + uv(0) + bytes(12)
 
     def seg(*records: bytes, duration: int = 100, count: int | None = None,
-            base: int = 0) -> bytes:
+            base: int = 0, version: int = 1) -> bytes:
         n = len(records) + 1 if count is None else count
-        return head(base=base) + key + b"".join(records) + Trailer(duration, n).pack()
+        return (head(base=base, version=version) + key + b"".join(records)
+                + Trailer(duration, n).pack())
+
+    def copy(kind: int, *fields: int, payload: bytes = b"") -> bytes:
+        return seg(bytes([kind]) + uv(1) + b"".join(uv(f) for f in fields) + payload,
+                   version=2)
 
     big = 2**63
     return [
         ("empty", b""),
         ("magic-prefix", b"LUCID"),
-        ("version-2", head(version=2) + key + Trailer(0, 1).pack()),
+        ("version-3", head(version=3) + key + Trailer(0, 1).pack()),
+        ("copy-in-version-1", seg(bytes([0x24]) + uv(1) + uv(0) * 3 + uv(1) + uv(0) + uv(1)
+                                  + uv(0) * 2)),
+        ("copy-ok", copy(0x24, 0, 1, 2, 1, 0, 1, 0, 0)),
+        ("copy-ok-with-pixels", copy(0x27, 0, 0, 2, 2, 1, 1, 0, 0, payload=bytes(range(6)))),
+        ("copy-no-rows", copy(0x24, 0, 0, 2, 1, 0, 0, 0, 0)),
+        ("copy-rows-past-rect", copy(0x24, 0, 0, 2, 1, 0, 2, 0, 0)),
+        ("copy-source-outside", copy(0x24, 0, 0, 2, 1, 0, 1, 1, 0)),
+        ("copy-rect-outside", copy(0x24, 1, 0, 2, 1, 0, 1, 0, 0)),
+        ("copy-bits-no-pixels", copy(0x25, 0, 0, 2, 1, 0, 1, 0, 1)),
+        ("copy-short", head(version=2) + key + bytes([0x26]) + uv(1)
+         + b"".join(uv(f) for f in (0, 0, 2, 2, 0, 1, 0, 0)) + bytes(5)),
         ("flags-set", head(flags=1) + key + Trailer(0, 1).pack()),
         ("width-zero", head(width=0) + Trailer(0, 0).pack()),
         ("height-too-big", head(height=8193) + Trailer(0, 0).pack()),

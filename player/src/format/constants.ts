@@ -1,8 +1,10 @@
-// Format version 1 constants (docs/format.md; recorder/lucid_recorder/format/header.py).
+// Format constants, versions 1 and 2 (docs/format.md; recorder/lucid_recorder/format/header.py).
 
 export const MAGIC = new TextEncoder().encode("LUCIDSEG");
 export const TRAILER_MAGIC = new TextEncoder().encode("LUCIDEND");
-export const VERSION = 1;
+/** What the recorder writes; version 2 adds COPY_RECT. */
+export const VERSION = 2;
+export const READABLE_VERSIONS: readonly number[] = [1, 2];
 export const HEADER_SIZE = 34;
 export const TRAILER_SIZE = 21;
 
@@ -17,6 +19,7 @@ export const MAX_REASON_BYTES = 1024;
 export const T = {
   KEYFRAME: 0x10,
   RECT: 0x20,
+  COPY_RECT: 0x24,
   RESIZE: 0x30,
   POINTER: 0x40,
   POINTER_SHAPE: 0x41,
@@ -30,9 +33,10 @@ export const T = {
 } as const;
 
 const known = new Uint8Array(256);
-for (const t of [0x10, 0x11, 0x20, 0x21, 0x22, 0x23, 0x30, 0x40, 0x41, 0x42, 0x50, 0x51, 0x52]) {
+for (const t of [0x10, 0x11, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x30, 0x40, 0x41, 0x42, 0x50, 0x51, 0x52]) {
   known[t] = 1;
 }
 export const isRecordType = (t: number): boolean => known[t] === 1;
 export const isKeyframeType = (t: number): boolean => t === 0x10 || t === 0x11;
 export const isRectType = (t: number): boolean => t >= 0x20 && t <= 0x23;
+export const isCopyRectType = (t: number): boolean => t >= 0x24 && t <= 0x27;

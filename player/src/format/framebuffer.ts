@@ -1,7 +1,7 @@
 // The desktop as a recording describes it, kept as RGBA so a canvas can take it as is
 // (recorder/lucid_recorder/format/framebuffer.py keeps RGB; rgb() gives the same bytes).
 
-import type { Rec } from "./reader.js";
+import type { CopyRows, Rec } from "./reader.js";
 
 export interface CustomShape {
   width: number;
@@ -73,15 +73,16 @@ export class Framebuffer {
     this.touch(0, 0, width, height);
   }
 
-  /** Copy w*h pixels laid out as the record says (planar, XOR) from `data` at `px`. */
+  /** Copy w*h pixels laid out as the record says (planar, XOR) from `data` at `px`; rows
+   * from `skipAt` on land `skip` rows lower (a COPY_RECT's rows around its copied ones). */
   private paint(data: Uint8Array, px: number, x: number, y: number, w: number, h: number,
-    planar: boolean, xor: boolean): void {
+    planar: boolean, xor: boolean, skipAt = h, skip = 0): void {
     const dst = this.rgba;
     const stride = this.width * 4;
     const n = w * h;
     let k = 0;
     for (let row = 0; row < h; row++) {
-      let o = (y + row) * stride + x * 4;
+      let o = (y + row + (row >= skipAt ? skip : 0)) * stride + x * 4;
       if (!planar && !xor) {
         let s = px + k * 3;
         for (let c = 0; c < w; c++, o += 4, s += 3) {
@@ -115,6 +116,26 @@ export class Framebuffer {
     this.touch(x, y, w, h);
   }
 
+  private copyRect(data: Uint8Array, rec: Extract<Rec, { t: "rect" }>, c: CopyRows): void {
+    const stride = this.width * 4;
+    const rowBytes = rec.w * 4;
+    // The source may overlap the rect: take it before anything changes, as the format says.
+    const source = new Uint8ClampedArray(rowBytes * c.rows);
+    for (let r = 0; r < c.rows; r++) {
+      const s = (c.sy + r) * stride + c.sx * 4;
+      source.set(this.rgba.subarray(s, s + rowBytes), r * rowBytes);
+    }
+    const rest = rec.h - c.rows;
+    if (rest) {
+      this.paint(data, rec.px, rec.x, rec.y, rec.w, rest, rec.planar, rec.xor, c.first, c.rows);
+    }
+    for (let r = 0; r < c.rows; r++) {
+      this.rgba.set(source.subarray(r * rowBytes, (r + 1) * rowBytes),
+        (rec.y + c.first + r) * stride + rec.x * 4);
+    }
+    this.touch(rec.x, rec.y, rec.w, rec.h);
+  }
+
   /** Change the framebuffer as `rec` says; markers other than resize change nothing. */
   apply(data: Uint8Array, rec: Rec): void {
     switch (rec.t) {
@@ -125,7 +146,8 @@ export class Framebuffer {
         this.paint(data, rec.px, 0, 0, rec.width, rec.height, rec.planar, false);
         break;
       case "rect":
-        this.paint(data, rec.px, rec.x, rec.y, rec.w, rec.h, rec.planar, rec.xor);
+        if (rec.copy) this.copyRect(data, rec, rec.copy);
+        else this.paint(data, rec.px, rec.x, rec.y, rec.w, rec.h, rec.planar, rec.xor);
         break;
       case "resize":
         this.resize(rec.width, rec.height);

@@ -8,7 +8,7 @@ import {
   T,
   TRAILER_MAGIC,
   TRAILER_SIZE,
-  VERSION,
+  READABLE_VERSIONS,
 } from "./constants.js";
 import {
   badMagic,
@@ -30,6 +30,7 @@ export interface SegmentHeader {
   height: number;
   baseNs: number;
   sessionStartUnixNs: bigint;
+  version: number;
 }
 
 export interface Trailer {
@@ -73,8 +74,9 @@ export function unpackHeader(data: Uint8Array): SegmentHeader {
   const v = view(data);
   const version = data[8]!;
   const flags = data[9]!;
-  if (version !== VERSION) {
-    throw unsupportedVersion(8, `format version ${version} (this decoder reads ${VERSION})`);
+  if (!READABLE_VERSIONS.includes(version)) {
+    throw unsupportedVersion(8, `format version ${version} (this decoder reads ` +
+      `${READABLE_VERSIONS.join(", ")})`);
   }
   if (flags) throw badValue(9, `reserved header flags set: ${hex2(flags)}`);
   const seq = v.getUint32(10, true);
@@ -90,7 +92,7 @@ export function unpackHeader(data: Uint8Array): SegmentHeader {
   }
   if (base > MAX_NS) throw badValue(18, `base time ${base} exceeds 2^63-1 ns`);
   if (base > MAX_SAFE_NS) throw beyond53(18, "base time", base);
-  return { seq, width, height, baseNs: Number(base), sessionStartUnixNs };
+  return { seq, width, height, baseNs: Number(base), sessionStartUnixNs, version };
 }
 
 /** The trailer at `offset`, or (offset undefined) in the last TRAILER_SIZE bytes. */

@@ -18,6 +18,7 @@ import {
   T,
   isKeyframeType,
   isRecordType,
+  isCopyRectType,
   isRectType,
 } from "./constants.js";
 import {
@@ -43,7 +44,7 @@ export type Rec =
   | { t: "keyframe"; ts: number; at: number; planar: boolean; width: number; height: number;
       px: number }
   | { t: "rect"; ts: number; at: number; planar: boolean; xor: boolean; x: number; y: number;
-      w: number; h: number; px: number }
+      w: number; h: number; px: number; copy?: CopyRows }
   | { t: "resize"; ts: number; at: number; width: number; height: number }
   | { t: "pointer"; ts: number; at: number; x: number; y: number }
   | { t: "shape"; ts: number; at: number; width: number; height: number; hotspotX: number;
@@ -52,6 +53,15 @@ export type Rec =
   | { t: "start"; ts: number; at: number; text: string }
   | { t: "stop"; ts: number; at: number; text: string }
   | { t: "gap"; ts: number; at: number; startNs: bigint; endNs: bigint; text: string };
+
+/** A COPY_RECT (version 2): rows first..first+rows-1 of the rect come from the framebuffer
+ * at (sx, sy) as it was before the record; `px` holds the other rows. */
+export interface CopyRows {
+  first: number;
+  rows: number;
+  sx: number;
+  sy: number;
+}
 
 /** Where a scan stands between two records: enough to resume it there (see index.ts). */
 export interface ScanState {
@@ -190,6 +200,34 @@ export class SegmentScanner {
     return w > 0 && h > 0 && x >= 0 && y >= 0 && x + w <= this.width && y + h <= this.height;
   }
 
+  private copyRect(kind: number, ts: number, at: number, fieldsAt: number,
+    planar: boolean): Rec {
+    const d = this.data;
+    const [x, y, w, h, first, rows, sx, sy] = Array.from({ length: 8 }, () => this.uv()) as
+      [number, number, number, number, number, number, number, number];
+    if (!this.contains(x, y, w, h)) {
+      const [ex, ey, ew, eh] = exact(d, fieldsAt, 4);
+      throw outOfBounds(fieldsAt, `rect ${ew}x${eh}+${ex}+${ey} outside the ` +
+        `${this.width}x${this.height} desktop`);
+    }
+    if (!(rows >= 1 && first + rows <= h)) {
+      throw outOfBounds(fieldsAt, `copied rows ${first}..${first + rows - 1} outside the ` +
+        `rect's ${h} rows (at least one row is copied)`);
+    }
+    if (!this.contains(sx, sy, w, rows)) {
+      throw outOfBounds(fieldsAt, `copy source ${w}x${rows}+${sx}+${sy} outside the ` +
+        `${this.width}x${this.height} desktop`);
+    }
+    const restRows = h - rows;
+    if (!restRows && kind !== T.COPY_RECT) {
+      throw badValue(fieldsAt, "layout bits on a copy that carries no pixels");
+    }
+    const px = restRows ? this.take(w * restRows * 3, `rect ${w}x${h} less ${rows} copied rows`)
+      : this.pos;
+    return { t: "rect", ts, at, planar, xor: (kind & T.XOR) !== 0, x, y, w, h, px,
+      copy: { first, rows, sx, sy } };
+  }
+
   /** The next record, or null after the trailer; throws FormatError at the first defect. */
   next(): Rec | null {
     if (this.done) return null;
@@ -224,7 +262,10 @@ export class SegmentScanner {
       this.done = true;
       return null;
     }
-    if (!isRecordType(kind)) throw unknownRecordType(at, `unknown record type ${hex2(kind)}`);
+    if (!isRecordType(kind) || (this.header.version < 2 && isCopyRectType(kind))) {
+      throw unknownRecordType(at, `unknown record type ${hex2(kind)} in a format version ` +
+        `${this.header.version} segment`);
+    }
 
     const tsAt = this.pos;
     const off = this.uv();
@@ -282,6 +323,7 @@ export class SegmentScanner {
       const px = this.take(w * h * 3, `rect ${w}x${h}`);
       return { t: "rect", ts, at, planar, xor: (kind & T.XOR) !== 0, x, y, w, h, px };
     }
+    if (isCopyRectType(kind)) return this.copyRect(kind, ts, at, fieldsAt, planar);
     switch (kind) {
       case T.RESIZE: {
         const w = this.uv();
