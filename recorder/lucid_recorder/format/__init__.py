@@ -1,4 +1,4 @@
-"""Lucid recording format, version 1: self-contained segments of timestamped records.
+"""Lucid recording format, versions 1 and 2: self-contained segments of timestamped records.
 
 See docs/format.md for the byte layout. Typical use:
 
