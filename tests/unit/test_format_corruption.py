@@ -93,6 +93,11 @@ CORRUPTIONS = [
     ("copy in a version 1 segment",
      segment(keyframe(), rec(0x24, 1, 0, 0, 2, 2, 0, 2, 0, 0), head=header()[:8] + b"\x01"
              + header()[9:]), UnknownRecordType, K, "0x24 in a format version 1"),
+    ("predicted keyframe in a version 1 segment",
+     segment(bytes([0x13]) + uv(0) + bytes(12), head=header()[:8] + b"\x01" + header()[9:]),
+     UnknownRecordType, HEADER_SIZE, "0x13 in a format version 1"),
+    ("predicted keyframe cut", header() + bytes([0x13]) + uv(0) + bytes(11), Truncated,
+     HEADER_SIZE + 2, "keyframe 2x2 needs 12 bytes"),
     ("copy of no rows", segment(keyframe(), rec(0x24, 1, 0, 0, 2, 1, 0, 0, 0, 0)),
      OutOfBounds, K + 2, "copied rows"),
     ("copy rows past the rect", segment(keyframe(), rec(0x24, 1, 0, 0, 2, 1, 0, 2, 0, 0)),

@@ -10,6 +10,7 @@ import pytest
 from lucid_recorder.format import (
     INTERLEAVED,
     PLANAR,
+    PREDICTED_PLANAR,
     XOR_INTERLEAVED,
     XOR_PLANAR,
     DesktopResize,
@@ -138,10 +139,12 @@ def test_adaptive_layout_keeps_text_interleaved_and_photos_planar() -> None:
     text = b"".join(rng.choice([b"\xff\xff\xff", b"\x00\x00\x00", b"\x80\x80\x80"])
                     for _ in range(64 * 64))
     photo = rng.randbytes(64 * 64 * 3)
-    assert adaptive_layout(text, None) == INTERLEAVED
-    assert adaptive_layout(photo, None) == PLANAR
+    other = rng.randbytes(len(photo))
+    assert adaptive_layout(text, other) == INTERLEAVED
     assert adaptive_layout(photo, photo) == XOR_PLANAR
-    assert adaptive_layout(photo, rng.randbytes(len(photo))) == PLANAR
+    assert adaptive_layout(photo, other) == PLANAR
+    # A keyframe (nothing before it) is always predicted planar.
+    assert adaptive_layout(text, None) == adaptive_layout(photo, None) == PREDICTED_PLANAR
 
 
 def test_keyframes_at_interval() -> None:
@@ -271,3 +274,15 @@ def test_header_and_trailer_layout() -> None:
     assert data[:8] == b"LUCIDSEG" and data[8] == 2
     assert data[-8:] == b"LUCIDEND" and data[-21] == RecordType.END
     assert peek_segment(data).end_ns == 8
+
+
+def test_keyframes_are_predicted_in_version_2_and_plain_in_version_1() -> None:
+    rng = random.Random(3)
+    fb = Framebuffer(33, 17)
+    fb.pixels[:] = rng.randbytes(len(fb.pixels))
+    for version, kind in ((2, 0x13), (1, 0x11)):
+        writer = SegmentWriter(33, 17, 0, framebuffer=fb, version=version)
+        data = writer.finish()
+        assert data[34] == kind
+        keyframe = read_segment(data).records[0].record
+        assert keyframe == Keyframe(33, 17, bytes(fb.pixels))

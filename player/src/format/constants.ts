@@ -33,10 +33,16 @@ export const T = {
 } as const;
 
 const known = new Uint8Array(256);
-for (const t of [0x10, 0x11, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x30, 0x40, 0x41, 0x42, 0x50, 0x51, 0x52]) {
+for (const t of [0x10, 0x11, 0x13, 0x20, 0x21, 0x22, 0x23, 0x24, 0x25, 0x26, 0x27, 0x30, 0x40, 0x41, 0x42, 0x50, 0x51, 0x52]) {
   known[t] = 1;
 }
 export const isRecordType = (t: number): boolean => known[t] === 1;
-export const isKeyframeType = (t: number): boolean => t === 0x10 || t === 0x11;
+/** Keyframe with red and blue less green, less the row above, planar (version 2). */
+export const PREDICTED_KEYFRAME = 0x13;
+export const isKeyframeType = (t: number): boolean =>
+  t === 0x10 || t === 0x11 || t === PREDICTED_KEYFRAME;
 export const isRectType = (t: number): boolean => t >= 0x20 && t <= 0x23;
 export const isCopyRectType = (t: number): boolean => t >= 0x24 && t <= 0x27;
+/** Types a version 1 segment may not hold. */
+export const isVersion2Type = (t: number): boolean =>
+  isCopyRectType(t) || t === PREDICTED_KEYFRAME;

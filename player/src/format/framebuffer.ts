@@ -116,6 +116,31 @@ export class Framebuffer {
     this.touch(x, y, w, h);
   }
 
+  /** A predicted keyframe (version 2): planes of R-G, G, B-G, each less the row above. */
+  private paintPredicted(data: Uint8Array, px: number): void {
+    const dst = this.rgba;
+    const w = this.width;
+    const n = w * this.height;
+    const stride = w * 4;
+    for (let k = 0, o = 0; k < n; k++, o += 4) {
+      // The row above is already final RGB; its R-G and B-G are what the residuals add to.
+      let g = data[px + n + k]!;
+      let rg = data[px + k]!;
+      let bg = data[px + 2 * n + k]!;
+      if (k >= w) {
+        const up = o - stride;
+        const upG = dst[up + 1]!;
+        g += upG;
+        rg += dst[up]! - upG;
+        bg += dst[up + 2]! - upG;
+      }
+      dst[o + 1] = g & 0xff;
+      dst[o] = (rg + g) & 0xff;
+      dst[o + 2] = (bg + g) & 0xff;
+    }
+    this.touch(0, 0, w, this.height);
+  }
+
   private copyRect(data: Uint8Array, rec: Extract<Rec, { t: "rect" }>, c: CopyRows): void {
     const stride = this.width * 4;
     const rowBytes = rec.w * 4;
@@ -143,7 +168,8 @@ export class Framebuffer {
         if (rec.width !== this.width || rec.height !== this.height) {
           this.resize(rec.width, rec.height);
         }
-        this.paint(data, rec.px, 0, 0, rec.width, rec.height, rec.planar, false);
+        if (rec.predicted) this.paintPredicted(data, rec.px);
+        else this.paint(data, rec.px, 0, 0, rec.width, rec.height, rec.planar, false);
         break;
       case "rect":
         if (rec.copy) this.copyRect(data, rec, rec.copy);

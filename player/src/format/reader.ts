@@ -20,6 +20,8 @@ import {
   isRecordType,
   isCopyRectType,
   isRectType,
+  isVersion2Type,
+  PREDICTED_KEYFRAME,
 } from "./constants.js";
 import {
   badValue,
@@ -41,8 +43,8 @@ import {
 import { Utf8Error, decodeUtf8 } from "./utf8.js";
 
 export type Rec =
-  | { t: "keyframe"; ts: number; at: number; planar: boolean; width: number; height: number;
-      px: number }
+  | { t: "keyframe"; ts: number; at: number; planar: boolean; predicted: boolean;
+      width: number; height: number; px: number }
   | { t: "rect"; ts: number; at: number; planar: boolean; xor: boolean; x: number; y: number;
       w: number; h: number; px: number; copy?: CopyRows }
   | { t: "resize"; ts: number; at: number; width: number; height: number }
@@ -262,7 +264,7 @@ export class SegmentScanner {
       this.done = true;
       return null;
     }
-    if (!isRecordType(kind) || (this.header.version < 2 && isCopyRectType(kind))) {
+    if (!isRecordType(kind) || (this.header.version < 2 && isVersion2Type(kind))) {
       throw unknownRecordType(at, `unknown record type ${hex2(kind)} in a format version ` +
         `${this.header.version} segment`);
     }
@@ -306,7 +308,8 @@ export class SegmentScanner {
         px = this.take(this.width * this.height * 3, `keyframe ${this.width}x${this.height}`);
       }
       this.needKeyframeAt = null;
-      return { t: "keyframe", ts, at, planar, width: this.width, height: this.height, px };
+      return { t: "keyframe", ts, at, planar, predicted: kind === PREDICTED_KEYFRAME,
+        width: this.width, height: this.height, px };
     }
 
     const fieldsAt = this.pos;

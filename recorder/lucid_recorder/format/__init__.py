@@ -14,7 +14,15 @@ See docs/format.md for the byte layout. Typical use:
         fb.apply(item.record)
 """
 
-from .encoding import INTERLEAVED, PLANAR, XOR_INTERLEAVED, XOR_PLANAR, Layout, adaptive_layout
+from .encoding import (
+    INTERLEAVED,
+    PLANAR,
+    PREDICTED_PLANAR,
+    XOR_INTERLEAVED,
+    XOR_PLANAR,
+    Layout,
+    adaptive_layout,
+)
 from .errors import (
     BadMagic,
     BadValue,
@@ -53,6 +61,7 @@ __all__ = [
     "MAGIC",
     "MAX_DIMENSION",
     "PLANAR",
+    "PREDICTED_PLANAR",
     "TRAILER_SIZE",
     "VERSION",
     "XOR_INTERLEAVED",

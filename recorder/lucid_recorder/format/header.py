@@ -10,7 +10,8 @@ from .records import MAX_DIMENSION
 
 MAGIC = b"LUCIDSEG"
 TRAILER_MAGIC = b"LUCIDEND"
-# What the writer writes. Version 2 adds COPY_RECT; everything else is as in version 1.
+# What the writer writes. Version 2 adds COPY_RECT and the predicted keyframe; everything
+# else is as in version 1.
 VERSION = 2
 READABLE_VERSIONS = frozenset({1, 2})
 
@@ -41,13 +42,17 @@ class RecordType:
 
     PLANAR = 0x01
     XOR = 0x02
+    # On a keyframe (there is nothing to XOR against), with PLANAR: pixels.predict_planar.
+    PREDICTED = 0x02
 
 
-KEYFRAME_TYPES = frozenset({RecordType.KEYFRAME, RecordType.KEYFRAME | RecordType.PLANAR})
+PREDICTED_KEYFRAME = RecordType.KEYFRAME | RecordType.PLANAR | RecordType.PREDICTED
+KEYFRAME_TYPES = frozenset({RecordType.KEYFRAME, RecordType.KEYFRAME | RecordType.PLANAR,
+                            PREDICTED_KEYFRAME})
 RECT_TYPES = frozenset(RecordType.RECT | bits for bits in range(4))
 COPY_RECT_TYPES = frozenset(RecordType.COPY_RECT | bits for bits in range(4))
 # Record types by the first version that has them; a decoder rejects later ones.
-VERSION_2_TYPES = COPY_RECT_TYPES
+VERSION_2_TYPES = COPY_RECT_TYPES | {PREDICTED_KEYFRAME}
 RECORD_TYPES = KEYFRAME_TYPES | RECT_TYPES | COPY_RECT_TYPES | {
     RecordType.RESIZE, RecordType.POINTER, RecordType.POINTER_SHAPE, RecordType.POINTER_DEFAULT,
     RecordType.START, RecordType.STOP, RecordType.GAP,

@@ -25,6 +25,7 @@ from .header import (
     HEADER_SIZE,
     KEYFRAME_TYPES,
     MAX_NS,
+    PREDICTED_KEYFRAME,
     RECORD_TYPES,
     RECT_TYPES,
     TRAILER_SIZE,
@@ -36,7 +37,7 @@ from .header import (
     unpack_header,
     unpack_trailer,
 )
-from .pixels import from_planar, xor_bytes
+from .pixels import from_planar, unpredict_planar, xor_bytes
 from .records import (
     MAX_COORDINATE,
     MAX_DIMENSION,
@@ -192,7 +193,10 @@ def iter_segment(data: bytes | memoryview) -> Iterator[TimedRecord]:
                 fb = Framebuffer(header.width, header.height)
             else:
                 raw = cur.take(len(fb.pixels), f"keyframe {fb.width}x{fb.height}")
-            rgb = _pixels(raw, bool(kind & RecordType.PLANAR))
+            if kind == PREDICTED_KEYFRAME:
+                rgb = unpredict_planar(raw, fb.width)
+            else:
+                rgb = _pixels(raw, bool(kind & RecordType.PLANAR))
             fb.pixels[:] = rgb
             need_keyframe_at = None
             yield TimedRecord(ts, Keyframe(fb.width, fb.height, rgb))

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from .. import native
-from .encoding import LayoutPolicy, adaptive_layout, encode_pixels
+from .encoding import Layout, LayoutPolicy, adaptive_layout, encode_pixels
 from .framebuffer import Framebuffer, check_size
-from .header import MAX_NS, READABLE_VERSIONS, VERSION, RecordType, SegmentHeader, Trailer
+from .header import (
+    MAX_NS,
+    PREDICTED_KEYFRAME,
+    READABLE_VERSIONS,
+    VERSION,
+    RecordType,
+    SegmentHeader,
+    Trailer,
+)
 from .motion import Copy, find_copy, remember
+from .pixels import predict_planar
 from .records import (
     MAX_COORDINATE,
     MAX_POINTER_DIMENSION,
@@ -124,8 +133,12 @@ class SegmentWriter:
     def _keyframe(self, ts_ns: int) -> None:
         rgb = bytes(self._fb.pixels)
         layout = self._policy(rgb, None)
-        self._begin(RecordType.KEYFRAME | (RecordType.PLANAR if layout.planar else 0), ts_ns)
-        self._out += encode_pixels(rgb, None, layout)
+        if layout.predicted and self.header.version >= 2:
+            self._begin(PREDICTED_KEYFRAME, ts_ns)
+            self._out += predict_planar(rgb, self._fb.width)
+        else:
+            self._begin(RecordType.KEYFRAME | (RecordType.PLANAR if layout.planar else 0), ts_ns)
+            self._out += encode_pixels(rgb, None, Layout(planar=layout.planar))
         self._last_keyframe = ts_ns
 
     def _restate_pointer(self, ts_ns: int) -> None:
