@@ -4,9 +4,10 @@ It reads what the operator put in the pod (contract.py), resumes from its
 spool, records until SIGTERM or the end of the session, and exits 0 only
 once the final manifest is stored. A failure exits non-zero with one line on
 stderr, which the pod's FallbackToLogsOnError turns into the session's
-condition message: 2 invalid settings or spec, 3 unusable key, bucket or
-credentials at start, 4 capture failed (after finalizing what was captured),
-5 storage failed, 6 stopped with chunks storage never took (ChunksNotUploaded).
+condition message: 2 invalid settings or spec (or no API address or service
+account token in the pod), 3 unusable key, bucket or credentials at start,
+4 capture failed (after finalizing what was captured), 5 storage failed,
+6 stopped with chunks storage never took (ChunksNotUploaded).
 """
 
 from __future__ import annotations
@@ -21,8 +22,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import urllib3
-from kubernetes import client, config
-from kubernetes.client.exceptions import ApiException
 from prometheus_client import start_http_server
 from pydantic import ValidationError
 
@@ -30,6 +29,7 @@ from lucid_common import contract
 from lucid_common.api import GROUP, PLURAL, VERSION, RecordingSessionSpec
 from lucid_common.logs import configure_logging
 from lucid_recorder import allocator, native
+from lucid_recorder.kube import InClusterClient, KubeApiError, KubeConfigError
 from lucid_recorder.pipeline.recording import Recording
 from lucid_recorder.rdp.capture import capture_with_reconnect
 from lucid_recorder.rdp.errors import CaptureError
@@ -44,22 +44,18 @@ from lucid_recorder.storage.recovery import HandedOver
 from lucid_recorder.target import capture_config
 
 log = logging.getLogger("lucid.recorder")
-API_TIMEOUT = (5.0, 15.0)
 
 
-def _status_patcher(settings: RecorderSettings) -> StatusReporter:
-    config.load_incluster_config()
-    custom = client.CustomObjectsApi()
-
+def _status_patcher(api: InClusterClient, settings: RecorderSettings) -> StatusReporter:
     def patch(body: dict[str, object]) -> None:
-        custom.patch_namespaced_custom_object_status(
-            GROUP, VERSION, settings.session_namespace, PLURAL, settings.session_name, body,
-            _request_timeout=API_TIMEOUT)
+        api.patch_custom_object_status(GROUP, VERSION, settings.session_namespace, PLURAL,
+                                       settings.session_name, body)
 
     return StatusReporter(patch, settings.status_interval_seconds)
 
 
-def _finalize_on_stop(settings: RecorderSettings, attempts: int = 3) -> Callable[[], bool]:
+def _finalize_on_stop(api: InClusterClient, settings: RecorderSettings,
+                      attempts: int = 3) -> Callable[[], bool]:
     """Whether the recording is over when the recorder stops: the session says so.
 
     SIGTERM alone does not tell a stop from a lost pod (kubectl delete pod, an eviction,
@@ -67,20 +63,19 @@ def _finalize_on_stop(settings: RecorderSettings, attempts: int = 3) -> Callable
     not continue it; so the recorder asks its session. When the API cannot say, it
     finalizes, as before: a stop is the common case.
     """
-    custom = client.CustomObjectsApi()
 
     def decide() -> bool:
         for attempt in range(1, attempts + 1):
             try:
-                session = custom.get_namespaced_custom_object(
-                    GROUP, VERSION, settings.session_namespace, PLURAL, settings.session_name,
-                    _request_timeout=API_TIMEOUT)
-            except ApiException as exc:
+                session = api.get_custom_object(GROUP, VERSION, settings.session_namespace,
+                                                PLURAL, settings.session_name)
+            except KubeApiError as exc:
                 if exc.status == 404:
                     return True  # the session is gone: nothing will continue it
                 log.warning("cannot read the session to decide whether to finalize "
-                            "(attempt %d/%d): %s", attempt, attempts, exc.reason)
-            except (OSError, urllib3.exceptions.HTTPError) as exc:  # connection, timeout
+                            "(attempt %d/%d): %s", attempt, attempts, exc)
+            # Connection, timeout, or a token file emptied while it was rotated.
+            except (OSError, urllib3.exceptions.HTTPError, KubeConfigError) as exc:
                 log.warning("cannot read the session to decide whether to finalize "
                             "(attempt %d/%d): %s", attempt, attempts, exc)
             else:
@@ -104,7 +99,12 @@ def _fail(reporter: StatusReporter | None, message: str, code: int,
 
 
 def run(settings: RecorderSettings) -> int:
-    reporter = _status_patcher(settings)
+    try:
+        api = InClusterClient.from_pod()
+    except (KubeConfigError, OSError) as exc:
+        # Without the API there is no status to write this into: stderr only.
+        return _fail(None, f"cannot reach the Kubernetes API: {exc}", 2)
+    reporter = _status_patcher(api, settings)
     try:
         spec = RecordingSessionSpec.model_validate(settings.session_spec)
     except ValidationError as exc:
@@ -143,7 +143,7 @@ def run(settings: RecorderSettings) -> int:
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
         await recording.run(capture_with_reconnect(target), stop,
-                            finalize=_finalize_on_stop(settings))
+                            finalize=_finalize_on_stop(api, settings))
 
     try:
         asyncio.run(main_loop())
