@@ -46,7 +46,7 @@ from lucid_recorder.format import (
     SegmentWriter,
     iter_segment,
 )
-from lucid_recorder.format.encoding import fixed_layout
+from lucid_recorder.format.encoding import fixed_layout, predicted_keyframes
 from lucid_recorder.format.framebuffer import Framebuffer, default_arrow
 from lucid_recorder.format.header import SegmentHeader, Trailer
 from lucid_recorder.format.reader import peek_segment
@@ -229,6 +229,11 @@ def cases() -> list[Case]:
     made.append(Case("version-1", "160x120, 2 s, written as format version 1 (no copies)",
                      record(desktop_records(160, 120, 2.0, step_ms=100), 160, 120,
                             segment_ns=10 * NS, keyframe_interval_ns=NS, version=1)))
+    made.append(Case("predicted-keyframes", "160x120, 2 s, a keyframe every 0.5 s, every "
+                     "keyframe predicted planar (encoding.predicted_keyframes)",
+                     record(desktop_records(160, 120, 2.0, step_ms=100), 160, 120,
+                            segment_ns=10 * NS, keyframe_interval_ns=NS // 2,
+                            layout_policy=predicted_keyframes)))
     made.append(Case("scrolling", "128x96, a text-like page scrolled by 1 to 21 rows at a "
                      "time and repainted in 64x64 tiles: COPY_RECTs with and without pixels",
                      record(scrolling_records(128, 96), 128, 96, segment_ns=10 * NS)))

@@ -31,7 +31,7 @@ from lucid_recorder.format import (
     peek_segment,
     read_segment,
 )
-from lucid_recorder.format.encoding import adaptive_layout, fixed_layout
+from lucid_recorder.format.encoding import adaptive_layout, fixed_layout, predicted_keyframes
 from lucid_recorder.format.varint import decode_uvarint, encode_uvarint
 
 MS = 1_000_000
@@ -143,8 +143,10 @@ def test_adaptive_layout_keeps_text_interleaved_and_photos_planar() -> None:
     assert adaptive_layout(text, other) == INTERLEAVED
     assert adaptive_layout(photo, photo) == XOR_PLANAR
     assert adaptive_layout(photo, other) == PLANAR
-    # A keyframe (nothing before it) is always predicted planar.
-    assert adaptive_layout(text, None) == adaptive_layout(photo, None) == PREDICTED_PLANAR
+    assert adaptive_layout(text, None) == INTERLEAVED
+    assert adaptive_layout(photo, None) == PLANAR
+    assert predicted_keyframes(text, None) == PREDICTED_PLANAR
+    assert predicted_keyframes(photo, other) == PLANAR
 
 
 def test_keyframes_at_interval() -> None:
@@ -276,12 +278,13 @@ def test_header_and_trailer_layout() -> None:
     assert peek_segment(data).end_ns == 8
 
 
-def test_keyframes_are_predicted_in_version_2_and_plain_in_version_1() -> None:
+def test_keyframes_can_be_predicted_in_version_2_and_stay_plain_in_version_1() -> None:
     rng = random.Random(3)
     fb = Framebuffer(33, 17)
     fb.pixels[:] = rng.randbytes(len(fb.pixels))
     for version, kind in ((2, 0x13), (1, 0x11)):
-        writer = SegmentWriter(33, 17, 0, framebuffer=fb, version=version)
+        writer = SegmentWriter(33, 17, 0, framebuffer=fb, version=version,
+                               layout_policy=predicted_keyframes)
         data = writer.finish()
         assert data[34] == kind
         keyframe = read_segment(data).records[0].record
