@@ -61,7 +61,7 @@ def predicted_keyframes(rgb: bytes, previous: bytes | None) -> Layout:
 
     Not the writer's default: measured on the real-workload corpus (bench.levers), it
     stores keyframes 18-47 % smaller and the office workload 23 % smaller, but the browser
-    workload 22 % larger, because zstd no longer finds the later rectangles' pixels in the
+    workload 25 % larger, because zstd no longer finds the later rectangles' pixels in the
     chunk's keyframe (docs/format.md, version 2).
     """
     if previous is None:
