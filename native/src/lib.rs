@@ -12,6 +12,7 @@ use pyo3::types::{PyByteArray, PyBytes};
 mod motion;
 mod pixels;
 mod rle;
+mod update;
 
 use pixels::Area;
 
@@ -257,6 +258,24 @@ fn find_copy(pixels: &Bound<'_, PyByteArray>, fb_width: usize, fb_height: usize,
     Ok(search.find(&hints))
 }
 
+/// bitmap_update in UpdateDecoder.graphics_update: a whole TS_UPDATE_BITMAP_DATA parsed,
+/// bounds-checked against the desktop and decoded (at most max_bytes of RGB24), as ([(x, y, w, h, rgb), ...],
+/// bitmap_bytes), RGB24 top-down cropped to each destination; None leaves the update to
+/// the reference (wire.parse_bitmap_update, check_bounds, decode_bitmap), which gives the
+/// same rectangles or raises its error (update.rs says when).
+#[pyfunction]
+#[allow(clippy::type_complexity)]
+fn bitmap_update<'py>(py: Python<'py>, data: &[u8], desktop_w: usize, desktop_h: usize,
+                      padding: usize, max_bytes: usize)
+                      -> Option<(Vec<(usize, usize, usize, usize, Bound<'py, PyBytes>)>, usize)> {
+    let decoded = py.allow_threads(|| update::decode(data, desktop_w, desktop_h, padding,
+                                                            max_bytes))?;
+    let rects = decoded.rects.into_iter()
+        .map(|r| (r.x, r.y, r.w, r.h, PyBytes::new(py, &r.rgb)))
+        .collect();
+    Some((rects, decoded.bitmap_bytes))
+}
+
 #[pymodule]
 fn lucid_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(rle_decompress, m)?)?;
@@ -272,5 +291,6 @@ fn lucid_native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(find_copy, m)?)?;
     m.add_function(wrap_pyfunction!(rgbx_to_rgb, m)?)?;
     m.add_function(wrap_pyfunction!(mcs_send_data_indication, m)?)?;
+    m.add_function(wrap_pyfunction!(bitmap_update, m)?)?;
     Ok(())
 }

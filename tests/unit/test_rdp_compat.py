@@ -229,7 +229,7 @@ async def test_demand_active_in_a_session_reactivates_and_resizes() -> None:
     connection.desktop = (32, 800, 600)
     connection._active = True
     await connection._dispatch(xrdp_demand_active())
-    event = connection.events.get_nowait()
+    [event] = connection.events.get_nowait()
     assert (type(event).__name__, event.w, event.h) == ("DesktopResize", 1024, 768)
     sent = sent_share_pdus(connection)
     assert len(sent) == 5 and sent[0].pdu_type == wire.PDUTYPE_CONFIRMACTIVE
@@ -328,7 +328,7 @@ async def test_slow_path_bitmap_update_becomes_rect_events(implementation: str) 
     await connection._dispatch(data)
     events = []
     while not connection.events.empty():
-        events.append(connection.events.get_nowait())
+        events.extend(connection.events.get_nowait())
     assert [type(e) for e in events] == [Rect] * len(rects)
     for event, bitmap in zip(events, rects, strict=True):
         assert (event.x, event.y) == (bitmap.dest_left, bitmap.dest_top)

@@ -33,16 +33,17 @@ from lucid_recorder.rdp.events import (
 
 log = logging.getLogger(__name__)
 
-# Decoded events waiting for the consumer; beyond this the reader stops
-# reading and TCP flow control holds the server back.
+# Lists of decoded events (one per PDU) waiting for the consumer; beyond this the reader
+# stops reading and TCP flow control holds the server back.
 EVENT_QUEUE_SIZE = 4096
 # ... and beyond this many bytes of pixels: a few bytes of RLE can decode to
 # a whole desktop, so the count alone would let a server queue gigabytes.
 EVENT_QUEUE_BYTES = 32 * 2**20
 
 
-class EventQueue(asyncio.Queue[Event]):
-    """An event queue bounded by count and by the pixel bytes it holds (one event always fits)."""
+class EventQueue(asyncio.Queue[list[Event]]):
+    """A queue of event lists bounded by count and by the pixel bytes it holds (one list
+    always fits; updates.PENDING_BYTES bounds a list's pixels)."""
 
     def __init__(self, maxsize: int = EVENT_QUEUE_SIZE,
                  max_bytes: int = EVENT_QUEUE_BYTES) -> None:
@@ -53,22 +54,24 @@ class EventQueue(asyncio.Queue[Event]):
     def full(self) -> bool:
         return super().full() or self.nbytes >= self.max_bytes
 
-    def _put(self, item: Event) -> None:
+    def _put(self, item: list[Event]) -> None:
         super()._put(item)  # type: ignore[misc]
         self.nbytes += _pixel_bytes(item)
 
-    def _get(self) -> Event:
-        item: Event = super()._get()  # type: ignore[misc]
+    def _get(self) -> list[Event]:
+        item: list[Event] = super()._get()  # type: ignore[misc]
         self.nbytes -= _pixel_bytes(item)
         return item
 
 
-def _pixel_bytes(event: Event) -> int:
-    if isinstance(event, Rect):
-        return len(event.rgb)
-    if isinstance(event, PointerShape):
-        return len(event.rgba)
-    return 0
+def _pixel_bytes(events: list[Event]) -> int:
+    total = 0
+    for event in events:
+        if isinstance(event, Rect):
+            total += len(event.rgb)
+        elif isinstance(event, PointerShape):
+            total += len(event.rgba)
+    return total
 
 
 class MonotonicClock:
@@ -106,27 +109,29 @@ async def capture(config: CaptureConfig, *, clock: MonotonicClock | None = None,
             deadline = asyncio.get_running_loop().time() + config.logon_timeout
         confirmed = False
         while True:
-            event = await _next_event(connection, events, deadline)
+            batch = await _next_events(connection, events, deadline)
             if connection.logged_on.is_set():
                 deadline = None
             if not confirmed and connection.logged_on.is_set():
                 # Stamped like the event it came with, so timestamps never decrease.
                 confirmed = True
-                yield LogonConfirmed(event.t_ns)
-            yield event
-            if isinstance(event, Disconnected):
-                if connection.reader_error is not None:
-                    raise connection.reader_error
-                return
+                yield LogonConfirmed(batch[0].t_ns)
+            for event in batch:
+                yield event
+                if isinstance(event, Disconnected):
+                    if connection.reader_error is not None:
+                        raise connection.reader_error
+                    return
     finally:
         if stats is not None:
             stats.update(connection.stats)
         await connection.close()
 
 
-async def _next_event(connection: CompatRDPConnection, events: asyncio.Queue[Event],
-                      deadline: float | None) -> Event:
-    """The next event; past the logon deadline without a confirmed logon, AuthenticationError."""
+async def _next_events(connection: CompatRDPConnection, events: asyncio.Queue[list[Event]],
+                       deadline: float | None) -> list[Event]:
+    """The next list of events (never empty); past the logon deadline without a confirmed
+    logon, AuthenticationError."""
     if deadline is None or connection.logged_on.is_set():
         return await events.get()
     remaining = deadline - asyncio.get_running_loop().time()

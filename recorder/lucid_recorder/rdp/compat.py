@@ -137,7 +137,7 @@ class CompatRDPConnection(RDPConnection):
     Decoded updates go to `events` as lucid events, stamped by `clock`.
     """
 
-    def __init__(self, config: CaptureConfig, events: asyncio.Queue[Event],
+    def __init__(self, config: CaptureConfig, events: asyncio.Queue[list[Event]],
                  clock: Callable[[], int], wire_tap: WireTap | None = None) -> None:
         check_aardwolf_version()
         # aardwolf times the licensing phase with target.timeout: a second
@@ -594,7 +594,7 @@ class CompatRDPConnection(RDPConnection):
                                                    or ProtocolError(reason)))
             self.closed.set()
             if self._active and not cancelled:
-                await self.events.put(Disconnected(self.clock(), reason))
+                await self.events.put([Disconnected(self.clock(), reason)])
 
     async def _dispatch(self, data: bytes) -> None:
         async with self._dispatch_lock:
@@ -608,7 +608,8 @@ class CompatRDPConnection(RDPConnection):
         before = self.desktop
         await self._confirm_active(demand)
         if self.desktop[1:] != before[1:]:
-            await self.events.put(DesktopResize(self.clock(), self.desktop[1], self.desktop[2]))
+            await self.events.put([DesktopResize(self.clock(), self.desktop[1],
+                                                 self.desktop[2])])
         if self.desktop[0] != before[0]:
             log.info("server changed colour depth from %s to %s bpp", before[0], self.desktop[0])
 
