@@ -17,6 +17,7 @@ from lucid_recorder.storage import (
     manifest_of,
     resume,
 )
+from lucid_recorder.storage import spool as spool_module
 
 SESSION = SessionIdentity(namespace="team", name="rec", uid="0f6a4c1e-2d3b-4a5c-8e9f-0011223344")
 PAYLOAD = compress(os.urandom(2000), Codec.NONE)  # ~2.2 KiB sealed
@@ -131,7 +132,9 @@ def test_disk_use_is_bounded(tmp_path, recipient):
         for i in range(10):
             sealed.append(spool.seal_into(sealer, PAYLOAD, i, i))
     assert spool.used_bytes <= 10_000
-    assert full.value.limit == 10_000 and full.value.needed == sealer.sealed_size(2000)
+    # The chunk, and room for its journal line (counted in bytes here: block size 1).
+    assert full.value.limit == 10_000
+    assert full.value.needed == sealer.sealed_size(2000) + spool_module._JOURNAL_LINE_BYTES
     # SpoolFull came before sealing: no sequence number was spent.
     assert sealer.next_seq == len(sealed) == len(spool.pending())
     spool.acknowledge(0, sealed[0].info.sha256)
@@ -161,9 +164,11 @@ def test_block_size_defaults_to_the_filesystem_and_must_be_positive(tmp_path):
 
 
 def test_block_policy_waits_for_uploads(tmp_path, recipient):
-    spool = open_spool(tmp_path, max_bytes=8_400, policy=SpoolPolicy.BLOCK)
+    spool = open_spool(tmp_path, policy=SpoolPolicy.BLOCK)
     sealer, chunks = fill(spool, recipient, 3)
     need = sealer.sealed_size(2000)
+    # Full now by one byte; one upload frees a whole chunk.
+    spool.max_bytes = spool.used_bytes + need + spool_module._JOURNAL_LINE_BYTES - 1
     assert not spool.wait_for_room(need, timeout=0.05)
     threading.Timer(0.1, spool.acknowledge, (0, chunks[0].info.sha256)).start()
     assert spool.wait_for_room(need, timeout=5)

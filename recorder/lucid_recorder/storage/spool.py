@@ -56,6 +56,10 @@ class PendingChunk:
     sha256: str | None  # None if the file's header is unreadable (uploaded as-is)
 
 
+# More than a chunk's journal line ever takes (a JSON object of its facts).
+_JOURNAL_LINE_BYTES = 1024
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -185,7 +189,11 @@ class Spool:
                 "bytes: raise the spool limit or lower chunking.maxBytes"
             )
         used = self._used_locked()
-        needed = self._on_disk(nbytes)
+        # The chunk's journal line comes on top of it, and can take the journal into one
+        # more block: without this the spool could pass its bound by a block.
+        journal = self._journal.size()
+        needed = (self._on_disk(nbytes) + self._on_disk(journal + _JOURNAL_LINE_BYTES)
+                  - self._on_disk(journal))
         if used + needed > self.max_bytes:
             raise SpoolFull(needed, used, self.max_bytes)
 
