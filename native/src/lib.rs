@@ -42,15 +42,7 @@ fn rle24_to_rgb<'py>(py: Python<'py>, data: &[u8], width: usize, height: usize,
     let values = py.allow_threads(|| rle::decompress(data, width, height, 3))
         .map_err(value_error)?;
     PyBytes::new_with(py, dest_w * dest_h * 3, |out: &mut [u8]| {
-        for (y, dst) in out.chunks_exact_mut(dest_w * 3).enumerate() {
-            // The stream's first row is the bottom row.
-            let src = &values[(height - 1 - y) * width..][..dest_w];
-            for (px, &v) in dst.chunks_exact_mut(3).zip(src) {
-                px[0] = (v >> 16) as u8;
-                px[1] = (v >> 8) as u8;
-                px[2] = v as u8;
-            }
-        }
+        rle::values_to_rgb24(&values, width, height, dest_w, out);
         Ok(())
     })
 }

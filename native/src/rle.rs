@@ -232,3 +232,18 @@ pub fn decompress(data: &[u8], width: usize, height: usize, pixel_size: usize)
     }
     Ok(out)
 }
+
+/// decompress's 24 bpp values (bottom row first) as RGB24 top-down, cropped to the
+/// top-left dest_w x dest_h: what bitmap.decode_bitmap makes of them with PIL.
+pub fn values_to_rgb24(values: &[u32], width: usize, height: usize, dest_w: usize,
+                       out: &mut [u8]) {
+    for (y, dst) in out.chunks_exact_mut(dest_w * 3).enumerate() {
+        // The stream's first row is the bottom row.
+        let src = &values[(height - 1 - y) * width..][..dest_w];
+        for (px, &v) in dst.chunks_exact_mut(3).zip(src) {
+            px[0] = (v >> 16) as u8;
+            px[1] = (v >> 8) as u8;
+            px[2] = v as u8;
+        }
+    }
+}

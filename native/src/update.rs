@@ -93,15 +93,7 @@ fn rle24(bits: &[u8], width: usize, height: usize, dest_w: usize, dest_h: usize)
          -> Option<Vec<u8>> {
     let values = rle::decompress(bits, width, height, 3).ok()?;
     let mut out = vec![0u8; dest_w * dest_h * 3];
-    for (y, dst) in out.chunks_exact_mut(dest_w * 3).enumerate() {
-        // The stream's first row is the bottom row.
-        let src = &values[(height - 1 - y) * width..][..dest_w];
-        for (px, &v) in dst.chunks_exact_mut(3).zip(src) {
-            px[0] = (v >> 16) as u8;
-            px[1] = (v >> 8) as u8;
-            px[2] = v as u8;
-        }
-    }
+    rle::values_to_rgb24(&values, width, height, dest_w, &mut out);
     Some(out)
 }
 
