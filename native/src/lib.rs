@@ -245,7 +245,7 @@ fn find_copy(pixels: &Bound<'_, PyByteArray>, fb_width: usize, fb_height: usize,
              -> PyResult<Option<motion::Copy>> {
     // SAFETY: as in region.
     let fb = unsafe { pixels.as_bytes() };
-    let search = motion::Search { fb, fb_width, fb_height, x, y, w, h, rgb };
+    let search = motion::Search { fb, area: Area { fb_width, fb_height, x, y, w, h }, rgb };
     search.check().map_err(value_error)?;
     Ok(search.find(&hints))
 }

@@ -2,6 +2,8 @@
 //! screen. The reference (recorder/lucid_recorder/format/motion.py) is the definition;
 //! this must return exactly what it returns, and the tests compare both.
 
+use crate::pixels::Area;
+
 pub const MIN_COPY_PIXELS: usize = 512;
 pub const MAX_PROBE_MATCHES: usize = 8;
 
@@ -10,41 +12,31 @@ pub type Copy = (usize, usize, usize, usize);
 
 pub struct Search<'a> {
     pub fb: &'a [u8],
-    pub fb_width: usize,
-    pub fb_height: usize,
-    pub x: usize,
-    pub y: usize,
-    pub w: usize,
-    pub h: usize,
+    pub area: Area,
     pub rgb: &'a [u8],
 }
 
 impl Search<'_> {
     pub fn check(&self) -> Result<(), String> {
-        let fits = self.w > 0 && self.h > 0 && self.x + self.w <= self.fb_width
-            && self.y + self.h <= self.fb_height;
-        if !fits || self.fb.len() != self.fb_width * self.fb_height * 3 {
-            return Err(format!("rect {}x{}+{}+{} not inside the {}x{} framebuffer",
-                               self.w, self.h, self.x, self.y, self.fb_width,
-                               self.fb_height));
-        }
-        if self.rgb.len() != self.w * self.h * 3 {
-            return Err(format!("rect {}x{} needs {} bytes, got {}", self.w, self.h,
-                               self.w * self.h * 3, self.rgb.len()));
+        self.area.check(self.fb.len())?;
+        let (w, h) = (self.area.w, self.area.h);
+        if self.rgb.len() != w * h * 3 {
+            return Err(format!("rect {w}x{h} needs {} bytes, got {}", w * h * 3,
+                               self.rgb.len()));
         }
         Ok(())
     }
 
     fn row(&self, r: usize) -> &[u8] {
-        &self.rgb[r * self.w * 3..][..self.w * 3]
+        &self.rgb[r * self.area.w * 3..][..self.area.w * 3]
     }
 
     fn fb_row(&self, sx: usize, sy: usize) -> &[u8] {
-        &self.fb[(sy * self.fb_width + sx) * 3..][..self.w * 3]
+        &self.fb[(sy * self.area.fb_width + sx) * 3..][..self.area.w * 3]
     }
 
     fn probe_row(&self) -> usize {
-        (0..self.h)
+        (0..self.area.h)
             .find(|&r| {
                 let row = self.row(r);
                 row.chunks_exact(3).any(|px| px != &row[..3])
@@ -54,13 +46,13 @@ impl Search<'_> {
 
     /// (first row, rows) of the matching run around the probe row at offset (dx, dy).
     fn run(&self, probe: usize, dx: i64, dy: i64) -> (usize, usize) {
-        let sx = self.x as i64 + dx;
-        if sx < 0 || sx as usize + self.w > self.fb_width {
+        let sx = self.area.x as i64 + dx;
+        if sx < 0 || sx as usize + self.area.w > self.area.fb_width {
             return (0, 0);
         }
         let sx = sx as usize;
-        let at = |r: usize| self.y as i64 + dy + r as i64;
-        let inside = |sy: i64| sy >= 0 && (sy as usize) < self.fb_height;
+        let at = |r: usize| self.area.y as i64 + dy + r as i64;
+        let inside = |sy: i64| sy >= 0 && (sy as usize) < self.area.fb_height;
         if !inside(at(probe)) || self.fb_row(sx, at(probe) as usize) != self.row(probe) {
             return (0, 0);
         }
@@ -70,7 +62,7 @@ impl Search<'_> {
             first -= 1;
         }
         let mut last = probe + 1;
-        while last < self.h && inside(at(last))
+        while last < self.area.h && inside(at(last))
             && self.fb_row(sx, at(last) as usize) == self.row(last) {
             last += 1;
         }
@@ -86,7 +78,7 @@ impl Search<'_> {
             if rows > 0 && best.is_none_or(|b| rows > b.0) {
                 *best = Some((rows, first, dx, dy));
             }
-            rows == self.h
+            rows == self.area.h
         };
         let mut done = consider(0, 0, &mut best);
         for &(dx, dy) in hints {
@@ -100,12 +92,12 @@ impl Search<'_> {
         if !done {
             let probe_row = self.row(probe);
             let mut matches = 0;
-            let y = self.y as i64 + probe as i64;
-            let fb_h = self.fb_height as i64;
+            let y = self.area.y as i64 + probe as i64;
+            let fb_h = self.area.fb_height as i64;
             'search: for distance in 1..fb_h {
                 for dy in [distance, -distance] {
                     let sy = y + dy;
-                    if sy < 0 || sy >= fb_h || self.fb_row(self.x, sy as usize) != probe_row {
+                    if sy < 0 || sy >= fb_h || self.fb_row(self.area.x, sy as usize) != probe_row {
                         continue;
                     }
                     matches += 1;
@@ -119,11 +111,11 @@ impl Search<'_> {
             }
         }
         let (rows, first, dx, dy) = best?;
-        if rows < self.h && rows * self.w < MIN_COPY_PIXELS {
+        if rows < self.area.h && rows * self.area.w < MIN_COPY_PIXELS {
             return None;
         }
-        let src_x = (self.x as i64 + dx) as usize;
-        let src_y = (self.y as i64 + dy + first as i64) as usize;
+        let src_x = (self.area.x as i64 + dx) as usize;
+        let src_y = (self.area.y as i64 + dy + first as i64) as usize;
         Some((first, rows, src_x, src_y))
     }
 }

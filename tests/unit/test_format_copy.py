@@ -195,8 +195,10 @@ def test_native_search_matches_the_reference(data: st.DataObject) -> None:
 
 def test_native_search_refuses_bad_areas(core: ModuleType) -> None:
     fb = bytearray(4 * 3 * 3)
-    with pytest.raises(ValueError, match="not inside"):
+    with pytest.raises(ValueError, match="outside"):
         core.find_copy(fb, 4, 3, 3, 0, 2, 1, bytes(6), [])
+    with pytest.raises(ValueError, match="framebuffer of 36 bytes is not 5x3"):
+        core.find_copy(fb, 5, 3, 0, 0, 1, 1, bytes(3), [])
     with pytest.raises(ValueError, match="needs"):
         core.find_copy(fb, 4, 3, 0, 0, 2, 1, bytes(5), [])
 
