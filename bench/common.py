@@ -8,10 +8,12 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -226,6 +228,19 @@ class Context:
             self._desktop.stop()
         if self._minio is not None:
             self._minio.stop()
+
+
+@contextlib.contextmanager
+def scratch_context(prefix: str, quick: bool = False) -> Iterator[Context]:
+    """A Context in a fresh scratch directory; services stopped and the directory removed
+    on the way out."""
+    workdir = Path(tempfile.mkdtemp(prefix=prefix))
+    ctx = Context(workdir, quick)
+    try:
+        yield ctx
+    finally:
+        ctx.close()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -16,10 +16,9 @@ from __future__ import annotations
 import argparse
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
-from bench.common import RESULTS_DIR, Context, log
+from bench.common import RESULTS_DIR, Context, log, scratch_context
 from bench.profile import run_on_workload
 from lucid_devstack.workloads import WORKLOADS
 
@@ -50,14 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown workload(s) {', '.join(unknown)}: choose from "
                      f"{', '.join(sorted(WORKLOADS))}")
-    workdir = Path(tempfile.mkdtemp(prefix="lucid-corpus-"))
-    ctx = Context(workdir, quick=False)
-    try:
+    with scratch_context("lucid-corpus-") as ctx:
         for name in names:
-            record(ctx, name, args.seconds, args.depth, workdir)
-    finally:
-        ctx.close()
-        shutil.rmtree(workdir, ignore_errors=True)
+            record(ctx, name, args.seconds, args.depth, ctx.workdir)
     return 0
 
 

@@ -29,11 +29,10 @@ import os
 import pstats
 import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 from bench.children import Child, ChildRun, run_child
-from bench.common import RESULTS_DIR, Context, log
+from bench.common import RESULTS_DIR, Context, log, scratch_context
 from lucid_devstack.workloads import WORKLOADS, make
 
 
@@ -109,9 +108,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     extra_env = ({"LUCID_NATIVE": IMPLEMENTATIONS[args.implementation]}
                  if args.implementation else None)
-    workdir = Path(tempfile.mkdtemp(prefix="lucid-profile-"))
-    ctx = Context(workdir, quick=False)
-    try:
+    with scratch_context("lucid-profile-") as ctx:
+        workdir = ctx.workdir
         stats_file = workdir / "capture.prof"
         driver = f"the {args.workload} workload" if args.workload else "Desktop.run_workload"
         log(f"profiling the {args.mode} child at {args.depth} bpp for {args.seconds:g} s "
@@ -157,9 +155,6 @@ def main(argv: list[str] | None = None) -> int:
         (RESULTS_DIR / f"profile-{args.label}.json").write_text(json.dumps(summary, indent=1))
         log(f"wrote {out}")
         print(text)
-    finally:
-        ctx.close()
-        shutil.rmtree(workdir, ignore_errors=True)
     return 0
 
 
