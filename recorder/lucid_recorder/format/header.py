@@ -51,7 +51,7 @@ KEYFRAME_TYPES = frozenset({RecordType.KEYFRAME, RecordType.KEYFRAME | RecordTyp
                             PREDICTED_KEYFRAME})
 RECT_TYPES = frozenset(RecordType.RECT | bits for bits in range(4))
 COPY_RECT_TYPES = frozenset(RecordType.COPY_RECT | bits for bits in range(4))
-# Record types by the first version that has them; a decoder rejects later ones.
+# Types only version 2 has: a version 1 segment holding one is refused.
 VERSION_2_TYPES = COPY_RECT_TYPES | {PREDICTED_KEYFRAME}
 RECORD_TYPES = KEYFRAME_TYPES | RECT_TYPES | COPY_RECT_TYPES | {
     RecordType.RESIZE, RecordType.POINTER, RecordType.POINTER_SHAPE, RecordType.POINTER_DEFAULT,
