@@ -183,7 +183,8 @@ class Spool:
     # -- writing ---------------------------------------------------------------------
 
     def _check_room_locked(self, nbytes: int) -> None:
-        if nbytes > self.max_bytes:
+        # With its journal line: a chunk that fits only without it would wait forever.
+        if self._on_disk(nbytes) + self._on_disk(_JOURNAL_LINE_BYTES) > self.max_bytes:
             raise SpoolError(
                 f"a sealed chunk of {nbytes} bytes can never fit a spool of {self.max_bytes} "
                 "bytes: raise the spool limit or lower chunking.maxBytes"
