@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import make_spec, percentile
-from bench.defaults import KEYFRAME_NS, MAX_SEGMENT_BYTES, SEGMENT_NS, ZSTD_LEVEL
+from bench.defaults import FRAME_NS, KEYFRAME_NS, MAX_SEGMENT_BYTES, SEGMENT_NS, ZSTD_LEVEL
 from bench.recorder_run import LatencyProbe, bucket_name, build_recording
 from lucid_recorder import allocator, native
 from lucid_recorder import format as fmt
@@ -43,15 +43,16 @@ from lucid_recorder.rdp import CaptureConfig, TlsConfig, TlsMode, capture
 from lucid_recorder.rdp import events as ev
 from lucid_recorder.sealing import Codec, Sealer, keygen, read_public_key
 from lucid_recorder.sealing.compression import compress_chunk
+from lucid_recorder.target import idle_seconds
 
 
-def _config(depth: int) -> CaptureConfig:
+def _config(depth: int, idle_seconds: float | None) -> CaptureConfig:
     env = os.environ
     tls = TlsConfig(mode=TlsMode.FINGERPRINT, fingerprint_sha256=env["BENCH_RDP_FINGERPRINT"])
     return CaptureConfig(host="127.0.0.1", port=int(env["BENCH_RDP_PORT"]),
                          username=env["BENCH_RDP_USER"], password=env["BENCH_RDP_PASSWORD"],
                          width=int(env["BENCH_WIDTH"]), height=int(env["BENCH_HEIGHT"]),
-                         color_depth=depth, tls=tls)
+                         color_depth=depth, tls=tls, idle_seconds=idle_seconds)
 
 
 def _announce_connected() -> None:
@@ -76,7 +77,8 @@ class InlineSealer:
         self.origin = connected.t_ns
         self.writer = fmt.RecordingWriter(connected.width, connected.height,
                                           segment_ns=SEGMENT_NS, keyframe_interval_ns=KEYFRAME_NS,
-                                          max_segment_bytes=MAX_SEGMENT_BYTES)
+                                          max_segment_bytes=MAX_SEGMENT_BYTES,
+                                          frame_interval_ns=FRAME_NS)
         self.cpu = {"chunk": 0.0, "compress": 0.0, "seal": 0.0}
         self.bytes = {"rgb": 0, "segments": 0, "compressed": 0, "sealed": 0}
         self.segments = 0
@@ -90,8 +92,11 @@ class InlineSealer:
         if isinstance(event, ev.Rect):
             self.bytes["rgb"] += len(event.rgb)
         ts = self.session_ns(event.t_ns)
-        done = [d for record in to_records(event, self.session_ns)
-                for d in self.writer.add(ts, record)]
+        if isinstance(event, ev.Idle):
+            done = self.writer.flush()
+        else:
+            done = [d for record in to_records(event, self.session_ns)
+                    for d in self.writer.add(ts, record)]
         self.cpu["chunk"] += time.process_time() - began
         for segment in done:
             self._store(segment)
@@ -125,7 +130,8 @@ async def run_capture(depth: int, workdir: Path,
     stats: dict[str, int] = {}
     counts = {"events": 0, "rects": 0}
     cpu_start = time.process_time()
-    stream = capture(_config(depth), stats=stats)
+    stream = capture(_config(depth, FRAME_NS / 1e9 if FRAME_NS is not None else None),
+                     stats=stats)
     connected = await asyncio.wait_for(anext(stream), 60)
     assert isinstance(connected, ev.Connected), connected
     # From here on the clocks run: connecting (and importing Python) is a per-session
@@ -139,7 +145,8 @@ async def run_capture(depth: int, workdir: Path,
         async for event in stream:
             if isinstance(event, ev.Disconnected):
                 return
-            counts["events"] += 1
+            if not isinstance(event, ev.Idle):
+                counts["events"] += 1
             counts["rects"] += isinstance(event, ev.Rect)
             inline.add(event)
 
@@ -183,7 +190,7 @@ class EventAges:
     async def watch(self, source: AsyncIterator[ev.Event]) -> AsyncIterator[ev.Event]:
         async with contextlib.aclosing(source) as stream:  # type: ignore[type-var]
             async for event in stream:
-                if not isinstance(event, ev.Connected | ev.Disconnected):
+                if not isinstance(event, ev.Connected | ev.Disconnected | ev.Idle):
                     self.ms.append((time.monotonic_ns() - event.t_ns) / 1e6)
                 yield event
 
@@ -212,8 +219,11 @@ def timeline(probe: LatencyProbe, ages: EventAges, recording: Recording, bucket:
 async def run_record(depth: int, workdir: Path, with_timeline: bool = False) -> dict[str, Any]:
     env = os.environ
     stop = _stop_on_sigterm()
+    # BENCH_MAX_FPS: the spec's maxFps (bench.workloads' every_update runs set 0).
+    max_fps = int(env["BENCH_MAX_FPS"]) if "BENCH_MAX_FPS" in env else None
     spec = make_spec(env["BENCH_MINIO_ENDPOINT"], bucket_name("bench-rss"), depth=depth,
-                     width=int(env["BENCH_WIDTH"]), height=int(env["BENCH_HEIGHT"]))
+                     width=int(env["BENCH_WIDTH"]), height=int(env["BENCH_HEIGHT"]),
+                     max_fps=max_fps)
     recording = build_recording(workdir, spec, env["BENCH_MINIO_ACCESS"],
                                 env["BENCH_MINIO_SECRET"], "rss")
     probe = LatencyProbe()
@@ -231,7 +241,7 @@ async def run_record(depth: int, workdir: Path, with_timeline: bool = False) -> 
     stop_watch = asyncio.create_task(stop.wait())
     stop_watch.add_done_callback(lambda _task: stopping())
     ages = EventAges()
-    source = probe.watch(capture(_config(depth)), connected)
+    source = probe.watch(capture(_config(depth, idle_seconds(spec))), connected)
     with probe.patched():
         await recording.run(ages.watch(source) if with_timeline else source, stop)
     # The capture ends on its own when the RDP server drops the session (xrdp crashed,

@@ -113,7 +113,8 @@ def machine_info() -> dict[str, Any]:
 
 def make_spec(endpoint: str, bucket: str, *, max_seconds: int | None = None,
               max_bytes: int | None = None, depth: int = 32,
-              width: int = 1024, height: int = 768) -> RecordingSessionSpec:
+              width: int = 1024, height: int = 768,
+              max_fps: int | None = None) -> RecordingSessionSpec:
     """A session spec as the operator would pass it; unset chunking keeps the API defaults."""
     chunking: dict[str, int] = {}
     if max_seconds is not None:
@@ -125,7 +126,8 @@ def make_spec(endpoint: str, bucket: str, *, max_seconds: int | None = None,
         "storage": {"endpoint": endpoint, "bucket": bucket,
                     "credentialsSecretRef": {"name": "unused"}, "tls": {"enabled": False}},
         "encryption": {"recipientPublicKeySecretRef": {"name": "unused"}},
-        "recording": {"desktop": {"width": width, "height": height, "colorDepth": depth}},
+        "recording": {"desktop": {"width": width, "height": height, "colorDepth": depth},
+                      **({"maxFps": max_fps} if max_fps is not None else {})},
         "chunking": chunking,
     })
 

@@ -18,3 +18,4 @@ SEGMENT_NS = _SPEC.chunking.max_seconds * 10**9
 MAX_SEGMENT_BYTES = _SPEC.chunking.max_bytes
 KEYFRAME_NS = _SPEC.recording.keyframe_interval_seconds * 10**9
 ZSTD_LEVEL = _SPEC.compression.level
+FRAME_NS = _SPEC.recording.frame_interval_ns

@@ -117,7 +117,7 @@ class LatencyProbe:
                 if isinstance(event, ev.Connected):
                     if on_connected is not None:
                         on_connected()
-                elif not isinstance(event, ev.Disconnected):
+                elif not isinstance(event, ev.Disconnected | ev.Idle):
                     self.event_ns.append(event.t_ns)
                 yield event
 

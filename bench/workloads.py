@@ -13,6 +13,8 @@ runs), their order rotating from one workload to the next:
 - `reference`: bench.child record, the whole `Recording` pipeline (live RDP capture at
   32 bpp, spec defaults, spool, MinIO) in a process of its own with LUCID_NATIVE=0;
 - `native`: the same with LUCID_NATIVE=1 (the run fails if the extension is missing);
+- `every_update`: native with maxFps 0, every update the server sends written as it
+  comes, as the recorder did before it kept spec.recording.maxFps (default 10);
 - `baselines`: ffmpeg x11grab → x264 ultrafast CRF 23, as stated (4:4:4) and with
   `-pix_fmt yuv420p`, both at once, and a full-screen PNG each second (bench.capture).
 
@@ -55,8 +57,10 @@ from lucid_devstack.desktop import Desktop
 from lucid_devstack.workloads import WORKLOADS, Workload, make
 
 DEPTH = 32
-VARIANTS = ("reference", "native", "baselines")
-NATIVE_ENV = {"reference": "0", "native": "1"}
+VARIANTS = ("reference", "native", "every_update", "baselines")
+NATIVE_ENV = {"reference": "0", "native": "1", "every_update": "1"}
+# Variants that override the spec's maxFps (the others keep its default).
+MAX_FPS = {"every_update": 0}
 QUICK_SECONDS = 15.0
 # The issue's goals, which the tables check.
 GOAL_CPU_VS_X264 = 0.5
@@ -80,8 +84,11 @@ def load(mode: str) -> dict[str, Any] | None:
 
 def record(ctx: Context, desktop: Desktop, workload: Workload, variant: str, seconds: float,
            workdir: Path) -> dict[str, Any]:
+    env = {"LUCID_NATIVE": NATIVE_ENV[variant]}
+    if variant in MAX_FPS:
+        env["BENCH_MAX_FPS"] = str(MAX_FPS[variant])
     child = Child(ctx, "record", DEPTH, workdir, desktop=desktop, sample_rss=True,
-                  extra_env={"LUCID_NATIVE": NATIVE_ENV[variant]})
+                  extra_env=env)
     try:
         child.wait_connected()
         drive = workload.drive(seconds)
@@ -92,7 +99,7 @@ def record(ctx: Context, desktop: Desktop, workload: Workload, variant: str, sec
     if r["source_ended_before_stop"]:
         raise RuntimeError(f"{workload.name}, {variant}: the RDP session ended before the "
                            f"workload did (server side: {desktop.logs['xrdp']})")
-    expected = "native" if variant == "native" else "reference"
+    expected = "native" if NATIVE_ENV[variant] == "1" else "reference"
     if r["implementation"] != expected:
         raise RuntimeError(f"{variant} run used the {r['implementation']} implementation")
     per_min = 60 / r["wall_s"]
@@ -144,7 +151,7 @@ def baselines(ctx: Context, desktop: Desktop, workload: Workload, seconds: float
 def ratios(rep: dict[str, Any]) -> None:
     """Ours ÷ baseline within one repetition, written into each recorder run."""
     base = rep["baselines"]
-    for variant in NATIVE_ENV:
+    for variant in _recorded(rep):
         ours = rep[variant]
         ours["cpu_vs_x264"] = ours["cpu_s_per_min"] / base["x264"]["cpu_s_per_min"]
         ours["cpu_vs_x264_420"] = ours["cpu_s_per_min"] / base["x264_420"]["cpu_s_per_min"]
@@ -155,6 +162,16 @@ def ratios(rep: dict[str, Any]) -> None:
         "cpu": rep["native"]["cpu_s_per_min"] / rep["reference"]["cpu_s_per_min"],
         "size": rep["native"]["bytes_per_min"] / rep["reference"]["bytes_per_min"],
     }
+    if "every_update" in rep:
+        rep["frames_vs_every_update"] = {
+            "cpu": rep["native"]["cpu_s_per_min"] / rep["every_update"]["cpu_s_per_min"],
+            "size": rep["native"]["bytes_per_min"] / rep["every_update"]["bytes_per_min"],
+        }
+
+
+def _recorded(rep: dict[str, Any]) -> list[str]:
+    """The recorder variants of a repetition (runs before every_update existed lack it)."""
+    return [variant for variant in NATIVE_ENV if variant in rep]
 
 
 def run_workload(ctx: Context, name: str, index: int, seconds: float,
@@ -205,6 +222,8 @@ def summarize(reps: list[dict[str, Any]]) -> dict[str, Any]:
 
     out: dict[str, Any] = {}
     for variant in NATIVE_ENV:
+        if not all(variant in rep for rep in reps):
+            continue
         out[variant] = {key: s(variant, key) for key in (
             "cpu_s_per_min", "sessions_per_core", "bytes_per_min", "updates_per_min",
             "cpu_vs_x264", "cpu_vs_x264_420", "size_vs_x264", "size_vs_x264_420",
@@ -220,6 +239,9 @@ def summarize(reps: list[dict[str, Any]]) -> dict[str, Any]:
     out["png"] = {k: s("baselines", "png", k) for k in ("bytes_per_min",
                                                          "encode_cpu_s_per_min")}
     out["native_vs_reference"] = {k: s("native_vs_reference", k) for k in ("cpu", "size")}
+    if all("frames_vs_every_update" in rep for rep in reps):
+        out["frames_vs_every_update"] = {k: s("frames_vs_every_update", k)
+                                         for k in ("cpu", "size")}
     return out
 
 
@@ -288,11 +310,14 @@ wallpaper set with `feh --bg-fill`, the wallpaper changing at each third of the 
 region: the worst case); **idle**, nothing but the clock's second hand. Every desktop also
 shows the clock.
 
-**Method.** Per workload, three runs of the same script from the same starting state,
+**Method.** Per workload, four runs of the same script from the same starting state,
 in an order rotating between workloads: the real recorder (`Recording`: live RDP capture
 at {data['depth']} bpp, spec defaults, spool, MinIO, in its own process) with
 `LUCID_NATIVE=0` (**reference**, pure Python: before) and `LUCID_NATIVE=1` (**native**
-core: after), and the baselines, `{x264}` (4:4:4, as the issue states it)
+core: after), the native recorder with `maxFps: 0` (**every update**, written as the
+server sends it, which is what the recorder did before it kept `maxFps`; the default,
+10, writes at most 10 frames a second, each the exact screen, as the x264 baseline
+grabs 10), and the baselines, `{x264}` (4:4:4, as the issue states it)
 and the same with `-pix_fmt yuv420p` running at once, with a full-screen PNG a second
 (Pillow defaults) taken during them. Recorder CPU is the recorder process's CPU time from
 Connected to its exit (the last chunk included), per minute recorded; ffmpeg's is its
@@ -313,7 +338,10 @@ brackets). Goals (issue 15): CPU ÷ x264 ≤
         s = entry["summary"]
         rows = []
         for variant, label in (("reference", "Lucid reference (`LUCID_NATIVE=0`)"),
-                               ("native", "Lucid native (`LUCID_NATIVE=1`)")):
+                               ("native", "Lucid native (`LUCID_NATIVE=1`)"),
+                               ("every_update", "Lucid native, every update (maxFps 0)")):
+            if variant not in s:
+                continue
             o = s[variant]
             rows.append([
                 label,
@@ -345,19 +373,25 @@ brackets). Goals (issue 15): CPU ÷ x264 ≤
         first = entry["repetitions"][0]
         drives = "; ".join(
             f"{v}: " + ", ".join(f"{k} {n}" for k, n in first[v]["drive"]["counts"].items())
-            for v in VARIANTS)
+            for v in VARIANTS if v in first)
         nvr = s["native_vs_reference"]
         # xrdp merges updates for a client that reads slowly: a faster recorder is sent
         # more of them, and stores more, for the same screen.
         updates = (s["native"]["updates_per_min"]["median"]
                    / s["reference"]["updates_per_min"]["median"])
+        frames = s.get("frames_vs_every_update")
+        per_update = nvr["size"]["median"] / updates
+        frames_line = ("" if frames is None else
+                       f"\nmaxFps 10 (the default) ÷ every update (maxFps 0), both native: "
+                       f"CPU {_f(frames['cpu']['median'], 3)}, "
+                       f"size {_f(frames['size']['median'], 3)}.")
         parts.append(f"""### {name} ({_f(entry['seconds'] / 60, 1)} min per run)
 
 {_table(['Recorder', 'CPU s/min', 'CPU ÷ x264', 'MB/min', 'size ÷ x264', 'size ÷ x264 4:2:0',
          'size ÷ PNG', 'RSS MiB median / max', 'sessions per core', 'latency p50 / p99 s',
          'updates/min'], rows)}
 Native ÷ reference: CPU {_f(nvr['cpu']['median'], 3)}, size {_f(nvr['size']['median'], 3)},
-updates captured {_f(updates, 3)}, stored bytes per update {_f(nvr['size']['median'] / updates, 3)}.
+updates captured {_f(updates, 3)}, stored bytes per update {_f(per_update, 3)}.{frames_line}
 What the script did (first repetition, {drives}). Run order {' → '.join(first['order'])}.
 """)
         o = s["native"]
@@ -374,6 +408,9 @@ What the script did (first repetition, {drives}). Run order {' → '.join(first[
             f"{_f(o['latency_p50_s']['median'], 2)}",
             f"{_f(s['reference']['cpu_vs_x264']['median'], 3)} / "
             f"{_f(s['reference']['size_vs_x264']['median'], 3)}",
+            (f"{_f(s['every_update']['cpu_vs_x264']['median'], 3)} / "
+             f"{_f(s['every_update']['size_vs_x264']['median'], 3)}"
+             if "every_update" in s else "not run"),
         ])
     runs = "; ".join(f"{run['started_at']} ({', '.join(run['workloads'])}, commit "
                      f"{run['commit']})" for run in data.get("runs", [])) or (
@@ -387,7 +424,8 @@ What the script did (first repetition, {drives}). Run order {' → '.join(first[
 
 {_table(['Workload', 'CPU ÷ x264 (≤ 0.5)', 'size ÷ x264 (≤ 0.33)', 'size ÷ x264 4:2:0 (≤ 0.33)',
          'RSS median MiB (≤ 120)', 'sessions per core (≥ 10)', 'latency p50 s',
-         'reference: CPU ÷ x264 / size ÷ x264'], summary_rows)}
+         'reference: CPU ÷ x264 / size ÷ x264',
+         'every update (maxFps 0): CPU ÷ x264 / size ÷ x264'], summary_rows)}
 ![workloads against x264]({_rel(plot, doc)})
 
 **Reading these numbers.**
@@ -421,14 +459,17 @@ def _plot(data: dict[str, Any], plots: Path) -> Path:
 
     names = [name for name, _entry in _in_order(data)]
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    width = 0.38
+    width = 0.27
     for ax, key, goal, title in ((axes[0], "size_vs_x264", GOAL_SIZE_VS_X264,
                                   "stored size ÷ x264 (4:4:4)"),
                                  (axes[1], "cpu_vs_x264", GOAL_CPU_VS_X264,
                                   "recorder CPU ÷ x264")):
-        for offset, variant in ((-width / 2, "reference"), (width / 2, "native")):
-            values = [data["workloads"][n]["summary"][variant][key]["median"] for n in names]
-            ax.bar([i + offset for i in range(len(names))], values, width, label=variant)
+        for offset, variant in ((-width, "reference"), (0.0, "every_update"), (width, "native")):
+            summaries = [data["workloads"][n]["summary"] for n in names]
+            values = [sm[variant][key]["median"] if variant in sm else float("nan")
+                      for sm in summaries]
+            ax.bar([i + offset for i in range(len(names))], values, width,
+                   label=variant.replace("_", " "))
         ax.axhline(goal, color="k", linestyle="--", linewidth=1, label=f"goal {goal}")
         ax.set_xticks(range(len(names)), names)
         ax.set_title(title)

@@ -24,5 +24,11 @@ def capture_config(spec: RecordingSessionSpec, username: str, password: str,
     return CaptureConfig(
         host=target.host, port=target.port, username=username, password=password,
         domain=target.domain or "", width=desktop.width, height=desktop.height,
-        color_depth=desktop.color_depth, tls=trust,
+        color_depth=desktop.color_depth, tls=trust, idle_seconds=idle_seconds(spec),
     )
+
+
+def idle_seconds(spec: RecordingSessionSpec) -> float | None:
+    """A held frame is written after one frame interval of quiet on the screen."""
+    interval = spec.recording.frame_interval_ns
+    return interval / 1e9 if interval is not None else None

@@ -23,6 +23,8 @@ import pytest
 from PIL import Image, ImageChops
 
 from lucid_devstack.desktop import Desktop
+from lucid_recorder import format as fmt
+from lucid_recorder.pipeline.convert import to_records
 from lucid_recorder.rdp import (
     AuthenticationError,
     Backoff,
@@ -33,6 +35,7 @@ from lucid_recorder.rdp import (
     Disconnected,
     Event,
     Gap,
+    Idle,
     Rect,
     TlsConfig,
     TlsMode,
@@ -46,6 +49,7 @@ pytestmark = [pytest.mark.stack, pytest.mark.timeout(300)]
 WORKLOAD_S = 5.0
 QUIET_S = 1.5  # no Rect for this long after the clock stopped: the screen is settled
 CONVERGE_S = 10.0  # then, at most this long for late repaints to reach the captured frame
+FRAME_NS = 100_000_000  # maxFps 10, the spec's default
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +97,56 @@ class Screen:
             self.last_rect = time.monotonic()
 
 
+    def shown(self) -> Image.Image:
+        """What the capture shows now."""
+        assert self.frame is not None
+        return self.frame
+
+
+class FramedScreen(Screen):
+    """Also writes what arrives as the recorder does at maxFps 10 (RecordingWriter with a
+    frame interval, flushed on Idle), and shows what the written recording shows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writer: fmt.RecordingWriter | None = None
+        self.segments: list[bytes] = []
+        self.idle = 0
+
+    def apply(self, event: Event) -> None:
+        super().apply(event)
+        if isinstance(event, Connected):
+            self.writer = fmt.RecordingWriter(event.width, event.height, segment_ns=10**12,
+                                              frame_interval_ns=FRAME_NS)
+        if self.writer is None:
+            return
+        if isinstance(event, Idle):
+            self.idle += 1
+            done = self.writer.flush()
+        else:
+            done = [d for record in to_records(event, lambda t: t)
+                    for d in self.writer.add(event.t_ns, record)]
+        self.segments += [segment.data for segment in done]
+
+    def records(self) -> list[fmt.TimedRecord]:
+        assert self.writer is not None
+        current = self.writer.current
+        tail = fmt.read_segment(current.bytes_so_far + fmt.header.Trailer(
+            current.last_ts_ns - current.header.base_ns, current.record_count).pack())
+        return [item for data in self.segments for item in fmt.read_segment(data).records
+                ] + tail.records
+
+    def shown(self) -> Image.Image:
+        fb: fmt.Framebuffer | None = None
+        for item in self.records():
+            if isinstance(item.record, fmt.Keyframe) and fb is None:
+                fb = fmt.Framebuffer(item.record.width, item.record.height)
+            if fb is not None:
+                fb.apply(item.record)
+        assert fb is not None
+        return fb.to_image()
+
+
 async def consume(stream: AsyncIterator[Event], screen: Screen) -> None:
     async for event in stream:
         screen.apply(event)
@@ -117,10 +171,10 @@ def clock_stopped(desktop: Desktop) -> Iterator[None]:
 
 
 async def record_workload(desktop: Desktop, depth: int, workload_s: float = WORKLOAD_S,
-                          exact: bool = True,
+                          exact: bool = True, screen: Screen | None = None,
                           **config: object) -> tuple[Screen, Image.Image, dict[str, int]]:
     """Capture a workload; stop the clock, wait for quiet, screenshot. (screen, shot, stats)"""
-    screen = Screen()
+    screen = screen or Screen()
     stats: dict[str, int] = {}
     async with contextlib.aclosing(capture(pinned(desktop, color_depth=depth, **config),
                                            stats=stats)) as stream:
@@ -139,7 +193,7 @@ async def record_workload(desktop: Desktop, depth: int, workload_s: float = WORK
                 # window uncovered) after a quiet spell: the frame must converge to the
                 # screen, and stays compared against the final screenshot either way.
                 converge_until = time.monotonic() + CONVERGE_S
-                while screen.frame is not None and not matches(screen.frame, shot, exact) \
+                while screen.frame is not None and not matches(screen.shown(), shot, exact) \
                         and time.monotonic() < converge_until:
                     await asyncio.sleep(0.5)
                     shot = await asyncio.to_thread(desktop.screenshot_rgb)
@@ -165,6 +219,30 @@ async def test_pixel_exact(desktop: Desktop, depth: int) -> None:
     assert timestamps == sorted(timestamps)
     assert screen.frame is not None
     assert ImageChops.difference(screen.frame, shot).getbbox() is None
+
+
+async def test_frames_at_max_fps_are_fewer_and_the_last_one_is_the_exact_screen(
+        desktop: Desktop) -> None:
+    """spec.recording.maxFps 10, as the recorder runs by default: held updates are written
+    as frames at most every 100 ms, and the one held when the screen went quiet is written
+    on Idle, without waiting for another update or the end."""
+    screen = FramedScreen()
+    _, shot, _stats = await record_workload(desktop, 32, screen=screen,
+                                            idle_seconds=FRAME_NS / 1e9)
+    assert screen.idle > 0
+    records = screen.records()
+    frames = sorted({item.ts_ns for item in records
+                     if isinstance(item.record, fmt.Rect | fmt.Pointer)})
+    updates = sum(isinstance(event, Rect) for event in screen.events)
+    rects = sum(isinstance(item.record, fmt.Rect) for item in records)
+    print(f"{updates} rectangles captured, {rects} written in {len(frames)} frames")
+    assert updates > 50
+    assert rects < updates
+    # A frame opens at least 100 ms after the one before: at most 11 in any second.
+    for i, start in enumerate(frames):
+        assert sum(1 for t in frames[i:i + 12] if t < start + 10**9) <= 11
+    # What was written before any close, so the frame held at the quiet went out on Idle.
+    assert ImageChops.difference(screen.shown(), shot).getbbox() is None
 
 
 async def test_16_bpp_within_quantization(desktop: Desktop) -> None:

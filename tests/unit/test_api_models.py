@@ -160,7 +160,7 @@ BAD_SPECS: list[tuple[str, Callable[[dict[str, Any]], None], str, bool]] = [
         "insecureSkipVerify: true is only allowed with mode Insecure",
         True,
     ),
-    ("fps-zero", _set("recording.maxFps", 0), "greater than or equal to 1", True),
+    ("fps-negative", _set("recording.maxFps", -1), "greater than or equal to 0", True),
     ("fps-too-high", _set("recording.maxFps", 61), "less than or equal to 60", True),
     ("width-too-small", _set("recording.desktop.width", 100), "greater than or equal", True),
     ("height-too-big", _set("recording.desktop.height", 9000), "less than or equal", True),
@@ -284,6 +284,13 @@ def test_sample_session_validates_and_round_trips() -> None:
     assert again == spec
 
 
+def test_max_fps_sets_the_frame_interval_and_zero_holds_nothing() -> None:
+    for fps, interval in ((1, 10**9), (30, 33_333_333), (60, 16_666_666), (0, None)):
+        spec = RecordingSessionSpec.model_validate(
+            {**MINIMAL_SPEC, "recording": {"maxFps": fps}})
+        assert spec.recording.frame_interval_ns == interval
+
+
 def test_minimal_spec_gets_documented_defaults() -> None:
     spec = RecordingSessionSpec.model_validate(MINIMAL_SPEC)
     assert spec.target.port == 3389
@@ -292,6 +299,7 @@ def test_minimal_spec_gets_documented_defaults() -> None:
     assert spec.target.credentials_secret_ref.username_key == "username"
     assert spec.target.credentials_secret_ref.password_key == "password"
     assert (spec.recording.max_fps, spec.recording.keyframe_interval_seconds) == (10, 30)
+    assert spec.recording.frame_interval_ns == 100_000_000
     desktop = spec.recording.desktop
     assert (desktop.width, desktop.height, desktop.color_depth) == (1024, 768, 32)
     assert (spec.chunking.max_seconds, spec.chunking.max_bytes) == (60, 8 * 1024 * 1024)

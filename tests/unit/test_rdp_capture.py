@@ -27,6 +27,7 @@ from lucid_recorder.rdp.events import (
     Disconnected,
     Event,
     Gap,
+    Idle,
     Rect,
     TlsMode,
 )
@@ -288,3 +289,46 @@ async def test_trust_and_credential_errors_are_not_retried(
     with pytest.raises(type(error)):
         await collect(capture_with_reconnect(CaptureConfig(host="h"), max_attempts=5))
     assert sleeps == []
+
+
+class QuietConnection:
+    """What _next_events reads of a connection: its config and the logon flag."""
+
+    def __init__(self, cfg: CaptureConfig) -> None:
+        self.config = cfg
+        self.logged_on = asyncio.Event()
+
+
+async def test_idle_comes_after_idle_seconds_without_an_update() -> None:
+    events: asyncio.Queue[list[Event]] = asyncio.Queue()
+    clock = MonotonicClock()
+    connection = QuietConnection(config(1, idle_seconds=0.05))
+    began = time.monotonic()
+    batch = await capture_module._next_events(connection, events, None, clock)
+    assert [type(event) for event in batch] == [Idle]
+    assert time.monotonic() - began >= 0.04
+    # An update waiting is returned at once, and the queue is left intact by the timeout.
+    rect = Rect(clock(), 0, 0, 1, 1, b"\0\0\0")
+    events.put_nowait([rect])
+    assert await capture_module._next_events(connection, events, None, clock) == [rect]
+    later = asyncio.get_running_loop().call_later(0.01, events.put_nowait, [rect])
+    assert await capture_module._next_events(connection, events, None, clock) == [rect]
+    later.cancel()
+
+
+async def test_without_idle_seconds_the_wait_has_no_timer() -> None:
+    events: asyncio.Queue[list[Event]] = asyncio.Queue()
+    connection = QuietConnection(config(1))
+    waiting = asyncio.ensure_future(
+        capture_module._next_events(connection, events, None, MonotonicClock()))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+
+
+def test_idle_seconds_must_be_positive() -> None:
+    for bad in (0, -1.0):
+        with pytest.raises(ValueError, match="idle_seconds must be positive"):
+            config(1, idle_seconds=bad)

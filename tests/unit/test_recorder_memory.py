@@ -86,6 +86,8 @@ def test_the_chunker_keeps_no_segment_it_has_queued(tmp_path: Path):
         yield ev.Rect(t0, 0, 0, W, H, os.urandom(W * H * 3))
         # Two seconds later on the capture's clock: past maxSeconds, the segment closes.
         yield ev.Rect(t0 + 2 * 10**9, 0, 0, 8, 8, bytes(8 * 8 * 3))
+        # As the capture says once the screen rests: the frame held at maxFps is written.
+        yield ev.Idle(t0 + 2 * 10**9)
         waiting.set()
         await asyncio.Event().wait()  # nothing more, until the recording stops
 

@@ -190,9 +190,15 @@ class Recording(ApiModel):
 
     max_fps: JsonInt = Field(
         10,
-        ge=1,
+        ge=0,
         le=60,
-        description="Highest rate, in frames per second, at which screen updates are recorded.",
+        description=(
+            "Highest rate, in frames per second, at which screen updates are recorded. "
+            "Updates that arrive within one frame (1/maxFps s) are stored as one frame: "
+            "the changed areas with the screen's exact pixels at the frame's end, so every "
+            "stored frame is pixel-exact and a state shown for less than one frame is not "
+            "stored. 0 stores every update the server sends, as fast as it sends them."
+        ),
     )
     desktop: Desktop = Field(
         default_factory=Desktop, description="Desktop size and colour depth to request."
@@ -219,6 +225,11 @@ class Recording(ApiModel):
             "affected: it sent its first full frame at logon. 0 turns the check off."
         ),
     )
+
+    @property
+    def frame_interval_ns(self) -> int | None:
+        """How long updates are held to make one frame; None: none are held (maxFps 0)."""
+        return 10**9 // self.max_fps if self.max_fps else None
 
 
 class Chunking(ApiModel):

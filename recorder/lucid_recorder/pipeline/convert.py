@@ -29,7 +29,7 @@ def to_records(event: ev.Event, session_ns: Callable[[int], int]) -> list[fmt.Re
             return [fmt.DesktopResize(w, h)]
         case ev.Gap(start_ns=start, end_ns=end, reason=reason):
             return [fmt.Gap(session_ns(start), session_ns(end), reason[:200])]
-        case ev.Connected() | ev.Disconnected() | ev.LogonConfirmed():
+        case ev.Connected() | ev.Disconnected() | ev.LogonConfirmed() | ev.Idle():
             return []
     raise TypeError(f"unknown capture event {type(event).__name__}")
 

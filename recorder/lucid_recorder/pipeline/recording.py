@@ -287,6 +287,8 @@ class Recording:
                         self.report(significant=True)
                         continue
                     if isinstance(event, ev.Disconnected):
+                        if writer is not None:
+                            await self._emit_all(writer.flush(), out)
                         self.state = contract.PIPELINE_CONNECTING
                         self.set_problem("capture", f"disconnected: {event.reason}")
                         self.screen.disconnected()
@@ -298,6 +300,10 @@ class Recording:
                     if isinstance(event, ev.LogonConfirmed):
                         self.screen.logon_confirmed()
                         self._check_screen()
+                        continue
+                    if isinstance(event, ev.Idle):
+                        if writer is not None:
+                            await self._emit_all(writer.flush(), out)
                         continue
                     if isinstance(event, ev.Gap):
                         metrics.RETRIES.labels("rdp_connect").inc()
@@ -384,6 +390,7 @@ class Recording:
             session_start_unix_ns=self.session_start_unix_ns,
             start_ns=self.session_ns(connected.t_ns),
             first_seq=self.sealer.next_seq,
+            frame_interval_ns=self.spec.recording.frame_interval_ns,
         )
 
     async def _emit_all(self, finished: list[fmt.FinishedSegment],

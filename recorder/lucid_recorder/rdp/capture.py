@@ -26,6 +26,7 @@ from lucid_recorder.rdp.events import (
     Disconnected,
     Event,
     Gap,
+    Idle,
     LogonConfirmed,
     PointerShape,
     Rect,
@@ -91,7 +92,8 @@ async def capture(config: CaptureConfig, *, clock: MonotonicClock | None = None,
     """Connect, yield Connected, then every update, and Disconnected when the session ends.
 
     LogonConfirmed comes once, just before the update it arrived with, if the server
-    confirms the logon (Windows does; xrdp never does).
+    confirms the logon (Windows does; xrdp never does). With config.idle_seconds, Idle
+    comes whenever that long passed without an update.
 
     Connection failures raise (ConnectError, TlsVerificationError,
     AuthenticationError, StepTimeoutError, ProtocolError). After Connected,
@@ -109,7 +111,7 @@ async def capture(config: CaptureConfig, *, clock: MonotonicClock | None = None,
             deadline = asyncio.get_running_loop().time() + config.logon_timeout
         confirmed = False
         while True:
-            batch = await _next_events(connection, events, deadline)
+            batch = await _next_events(connection, events, deadline, clock)
             if connection.logged_on.is_set():
                 deadline = None
             if not confirmed and connection.logged_on.is_set():
@@ -129,9 +131,22 @@ async def capture(config: CaptureConfig, *, clock: MonotonicClock | None = None,
 
 
 async def _next_events(connection: CompatRDPConnection, events: asyncio.Queue[list[Event]],
+                       deadline: float | None, clock: MonotonicClock) -> list[Event]:
+    """The next list of events (never empty); [Idle] after config.idle_seconds without
+    one; past the logon deadline without a confirmed logon, AuthenticationError."""
+    idle = connection.config.idle_seconds
+    if idle is None or not events.empty():
+        return await _next_update(connection, events, deadline)
+    # A timer, not a task per wait: waiting is what a busy desktop does between PDUs.
+    try:
+        async with asyncio.timeout(idle):
+            return await _next_update(connection, events, deadline)
+    except TimeoutError:
+        return [Idle(clock())]
+
+
+async def _next_update(connection: CompatRDPConnection, events: asyncio.Queue[list[Event]],
                        deadline: float | None) -> list[Event]:
-    """The next list of events (never empty); past the logon deadline without a confirmed
-    logon, AuthenticationError."""
     if deadline is None or connection.logged_on.is_set():
         return await events.get()
     remaining = deadline - asyncio.get_running_loop().time()

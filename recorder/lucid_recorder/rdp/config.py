@@ -72,6 +72,9 @@ class CaptureConfig:
     # seconds. Windows confirms every logon; xrdp never does (a wrong password
     # behind xrdp only shows on its screen), so leave it None there.
     logon_timeout: float | None = None
+    # After Connected: yield Idle when no update arrived for this many seconds (None:
+    # never), so a consumer holding updates for a frame writes it while the screen rests.
+    idle_seconds: float | None = None
 
     def __post_init__(self) -> None:
         if not self.host:
@@ -87,3 +90,5 @@ class CaptureConfig:
                 raise ValueError(f"{name} must be positive")
         if self.logon_timeout is not None and self.logon_timeout <= 0:
             raise ValueError("logon_timeout must be positive or None")
+        if self.idle_seconds is not None and self.idle_seconds <= 0:
+            raise ValueError("idle_seconds must be positive or None")

@@ -86,6 +86,13 @@ class LogonConfirmed:
 
 
 @dataclass(frozen=True, slots=True)
+class Idle:
+    """Nothing arrived for CaptureConfig.idle_seconds: what is held for a frame can go."""
+
+    t_ns: int
+
+
+@dataclass(frozen=True, slots=True)
 class Disconnected:
     t_ns: int
     reason: str
@@ -102,4 +109,4 @@ class Gap:
 
 
 Event = (Connected | Rect | DesktopResize | Pointer | PointerShape | LogonConfirmed
-         | Disconnected | Gap)
+         | Idle | Disconnected | Gap)
