@@ -33,7 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import make_spec, percentile
-from bench.defaults import FRAME_NS, KEYFRAME_NS, MAX_SEGMENT_BYTES, SEGMENT_NS, ZSTD_LEVEL
+from bench.defaults import (
+    FRAME_NS,
+    IDLE_SECONDS,
+    KEYFRAME_NS,
+    MAX_SEGMENT_BYTES,
+    SEGMENT_NS,
+    ZSTD_LEVEL,
+)
 from bench.recorder_run import LatencyProbe, bucket_name, build_recording
 from lucid_recorder import allocator, native
 from lucid_recorder import format as fmt
@@ -130,8 +137,7 @@ async def run_capture(depth: int, workdir: Path,
     stats: dict[str, int] = {}
     counts = {"events": 0, "rects": 0}
     cpu_start = time.process_time()
-    stream = capture(_config(depth, FRAME_NS / 1e9 if FRAME_NS is not None else None),
-                     stats=stats)
+    stream = capture(_config(depth, IDLE_SECONDS), stats=stats)
     connected = await asyncio.wait_for(anext(stream), 60)
     assert isinstance(connected, ev.Connected), connected
     # From here on the clocks run: connecting (and importing Python) is a per-session

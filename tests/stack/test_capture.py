@@ -96,7 +96,6 @@ class Screen:
             self.pixel_bytes += len(event.rgb)
             self.last_rect = time.monotonic()
 
-
     def shown(self) -> Image.Image:
         """What the capture shows now."""
         assert self.frame is not None
